@@ -1,0 +1,1000 @@
+//! The frame-phase state machine: bytes in, events out; commands in, bytes out.
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::entropy::Entropy;
+use crate::error::{ProtocolError, UsageError};
+use crate::extension::Extension;
+use crate::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode};
+use crate::message::{Message, MessageKind, OutgoingFragments, Utf8Bytes};
+use crate::utf8::Utf8Validator;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::ToString;
+use bytes::{Buf, Bytes, BytesMut};
+use core::time::Duration;
+
+/// Which end of the connection this is; it decides the masking direction (RFC 6455 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that opened the connection; masks every frame it sends.
+    Client,
+    /// The end that accepted it; never masks.
+    Server,
+}
+
+/// Where the closing handshake stands (RFC 6455 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a Close frame and wait for the peer's; received messages are still delivered.
+    CloseSent,
+    /// The closing handshake is over, failed, or the transport ended. Nothing more is sent
+    /// except what is already queued.
+    Closed,
+}
+
+/// Something the peer did that the application may want to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete data message.
+    Message(Message),
+    /// A Ping arrived (already answered when `Config::auto_pong` is on).
+    Ping(Bytes),
+    /// A Pong arrived.
+    Pong(Bytes),
+    /// The peer's Close frame (already echoed). Nothing follows it.
+    Close(CloseFrame),
+}
+
+/// A message encoded once as server frames, to be queued on many server connections without
+/// re-encoding or copying (a chat broadcast). Clients mask per frame, so they cannot use it.
+#[derive(Debug, Clone)]
+pub struct PreparedMessage {
+    frames: Bytes,
+}
+
+impl PreparedMessage {
+    /// Encodes `message` as unmasked frames split at `config.max_send_frame_size`.
+    #[must_use]
+    pub fn new(message: &Message, config: &Config) -> Self {
+        let mut out = BytesMut::new();
+        let payload = message.as_bytes();
+        for_each_fragment(payload.len(), config.max_send_frame_size, |range, first, fin| {
+            let opcode = if first { data_opcode(message.kind()) } else { Opcode::Continuation };
+            let header = FrameHeader { fin, rsv: 0, opcode, mask: None, payload_len: 0 };
+            write_frame(&mut out, header, &payload[range], None);
+        });
+        Self { frames: out.freeze() }
+    }
+
+    /// The encoded frames.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.frames
+    }
+}
+
+/// Most events processed ahead of the application: parsing pauses here, so a read full of
+/// tiny frames costs queue memory in proportion to this, not to the read.
+const EVENT_BATCH: usize = 32;
+/// Smallest and largest spare room `read_buf` offers.
+const READ_MIN: usize = 4096;
+const READ_MAX: usize = 1 << 20;
+/// Server payloads at least this large are queued by reference instead of copied.
+const ZERO_COPY_MIN: usize = 16 << 10;
+
+enum Recv {
+    Header,
+    /// `done` payload bytes, at the front of the read buffer, are unmasked and checked.
+    Payload { header: FrameHeader, len: usize, done: usize, check_utf8: bool },
+}
+
+struct Incoming {
+    kind: MessageKind,
+    rsv: u8,
+    buf: BytesMut,
+}
+
+/// A WebSocket connection after the opening handshake, in either role.
+///
+/// It never touches a socket or a clock. Pump it like this:
+///
+/// 1. Feed what the transport delivered: [`receive`](Self::receive) (a copy), or
+///    [`read_buf`](Self::read_buf) + [`commit_read`](Self::commit_read) (read straight into
+///    the connection's buffer); [`receive_eof`](Self::receive_eof) at end of stream.
+/// 2. Drain events with [`poll_event`](Self::poll_event) until `None`.
+/// 3. Issue commands (`send_*`).
+/// 4. Write [`pending_transmit`](Self::pending_transmit) to the transport and report what was
+///    written with [`advance_transmit`](Self::advance_transmit), until it is empty.
+/// 5. Before waiting, ask [`poll_timeout`](Self::poll_timeout); on waking, call
+///    [`handle_timeout`](Self::handle_timeout) with the current time (it also advances the
+///    connection's clock, from which new deadlines are measured).
+/// 6. Once [`wants_shutdown`](Self::wants_shutdown), shut down the transport's write half; once
+///    [`is_terminated`](Self::is_terminated), drop the transport.
+///
+/// Obligations are automatic: Pings are answered, a Close is echoed, and a protocol error
+/// queues a Close frame with its code before the error is reported (RFC 6455 §7.1.7). Errors
+/// are sticky: after one, input is ignored and every call that reports errors repeats it.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    entropy: Option<Box<dyn Entropy>>,
+    extension: Option<Box<dyn Extension>>,
+    // Receive side. `rbuf[..filled]` holds received bytes; the rest is zeroed spare room, kept
+    // so that `read_buf` does not zero memory before every read.
+    rbuf: BytesMut,
+    filled: usize,
+    recv: Recv,
+    incoming: Option<Incoming>,
+    utf8: Utf8Validator,
+    events: VecDeque<Event>,
+    // Transmit side: frozen chunks first, then the tail being written into.
+    tx: VecDeque<Bytes>,
+    tx_tail: BytesMut,
+    tx_queued: u64,
+    tx_sent: u64,
+    pong_slot: Option<Bytes>,
+    pong_end: u64,
+    outgoing: OutgoingFragments,
+    // Closing.
+    close_sent: bool,
+    close_received: bool,
+    error: Option<ProtocolError>,
+    eof: bool,
+    terminated: bool,
+    // Time.
+    now: Duration,
+    close_deadline: Option<Duration>,
+    last_received: Duration,
+    pong_deadline: Option<Duration>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state())
+            .field("error", &self.error)
+            .field("buffered", &self.filled)
+            .field("transmit_len", &self.transmit_len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A server-side connection for a stream whose handshake is done.
+    #[must_use]
+    pub fn server(config: Config) -> Self {
+        Self::new(Role::Server, config, None)
+    }
+
+    /// A client-side connection; `entropy` supplies the masking keys (RFC 6455 §5.3).
+    #[must_use]
+    pub fn client(config: Config, entropy: Box<dyn Entropy>) -> Self {
+        Self::new(Role::Client, config, Some(entropy))
+    }
+
+    fn new(role: Role, config: Config, entropy: Option<Box<dyn Entropy>>) -> Self {
+        Self {
+            role,
+            config,
+            entropy,
+            extension: None,
+            rbuf: BytesMut::new(),
+            filled: 0,
+            recv: Recv::Header,
+            incoming: None,
+            utf8: Utf8Validator::new(),
+            events: VecDeque::new(),
+            tx: VecDeque::new(),
+            tx_tail: BytesMut::new(),
+            tx_queued: 0,
+            tx_sent: 0,
+            pong_slot: None,
+            pong_end: 0,
+            outgoing: OutgoingFragments::default(),
+            close_sent: false,
+            close_received: false,
+            error: None,
+            eof: false,
+            terminated: false,
+            now: Duration::ZERO,
+            close_deadline: None,
+            last_received: Duration::ZERO,
+            pong_deadline: None,
+        }
+    }
+
+    /// Installs a negotiated extension; frames carrying its RSV bits are routed through it.
+    #[must_use]
+    pub fn with_extension(mut self, extension: Box<dyn Extension>) -> Self {
+        self.extension = Some(extension);
+        self
+    }
+
+    // ---------------------------------------------------------------- getters
+
+    /// This end's role.
+    #[must_use]
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the closing handshake stands.
+    #[must_use]
+    pub fn state(&self) -> State {
+        if self.error.is_some() || self.eof || (self.close_sent && self.close_received) {
+            State::Closed
+        } else if self.close_sent {
+            State::CloseSent
+        } else {
+            State::Open
+        }
+    }
+
+    /// Whether the peer's Close frame arrived.
+    #[must_use]
+    pub const fn close_received(&self) -> bool {
+        self.close_received
+    }
+
+    /// Whether our Close frame is queued (or sent).
+    #[must_use]
+    pub const fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Whether the closing handshake is over, failed, or the transport ended.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state() == State::Closed
+    }
+
+    /// The error the connection failed with, if any (sticky).
+    #[must_use]
+    pub const fn error(&self) -> Option<ProtocolError> {
+        self.error
+    }
+
+    /// Whether the adapter should now shut down the transport's write half (after writing
+    /// everything pending).
+    ///
+    /// RFC 6455 §7.1.1: "the underlying TCP connection, in most normal cases, SHOULD be closed
+    /// first by the server", and the client "SHOULD wait for the server to close the
+    /// connection but MAY close the connection at any time after sending and receiving a Close
+    /// message". So: the server after the closing handshake, either side after a failure, the
+    /// client once the close timeout has passed.
+    #[must_use]
+    pub fn wants_shutdown(&self) -> bool {
+        self.is_closed()
+            && self.transmit_len() == 0
+            && (self.role == Role::Server || self.error.is_some() || self.terminated)
+    }
+
+    /// Whether the adapter may drop the transport: end-of-file was seen once closed, or the
+    /// close timeout passed.
+    #[must_use]
+    pub const fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+
+    // ---------------------------------------------------------------- network input
+
+    /// Feeds bytes received from the peer (copying them).
+    ///
+    /// Bytes that arrive after the peer's Close or after a failure are ignored.
+    ///
+    /// # Errors
+    /// The sticky [`ProtocolError`] once the connection has failed; its Close frame is already
+    /// queued. Events parsed before the error are still delivered by `poll_event`.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
+        if self.accepts_input() && !data.is_empty() {
+            self.reserve_read(data.len());
+            self.rbuf[self.filled..self.filled + data.len()].copy_from_slice(data);
+            self.filled += data.len();
+            self.last_received = self.now;
+        }
+        self.process();
+        self.result()
+    }
+
+    /// Spare room to read into directly; report how much was filled with
+    /// [`commit_read`](Self::commit_read). Never empty.
+    ///
+    /// Its size follows the frame in progress (at least 4 KiB, at most 1 MiB per call), so
+    /// the buffer grows with bytes actually received, never with a length the peer declared.
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        let want = match self.recv {
+            Recv::Payload { len, .. } if self.accepts_input() => {
+                len.saturating_sub(self.filled).saturating_add(MAX_HEADER_LEN)
+            }
+            _ => 0,
+        };
+        self.reserve_read(want.clamp(READ_MIN, READ_MAX));
+        &mut self.rbuf[self.filled..]
+    }
+
+    /// Accepts `n` bytes written into [`read_buf`](Self::read_buf).
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    pub fn commit_read(&mut self, n: usize) -> Result<(), ProtocolError> {
+        if self.accepts_input() && n > 0 {
+            self.filled = (self.filled + n).min(self.rbuf.len());
+            self.last_received = self.now;
+        }
+        self.process();
+        self.result()
+    }
+
+    /// Reports that the transport reached end-of-file.
+    ///
+    /// After a completed closing handshake this just terminates the connection. Otherwise the
+    /// connection ended abnormally: it fails with [`ProtocolError::UnexpectedEof`] (1006,
+    /// RFC 6455 §7.1.5), which is reported but never sent.
+    ///
+    /// # Errors
+    /// The sticky error, [`ProtocolError::UnexpectedEof`] if this EOF caused it.
+    pub fn receive_eof(&mut self) -> Result<(), ProtocolError> {
+        // Complete frames already buffered still count, but no more can come.
+        self.process_all();
+        self.eof = true;
+        self.terminated = true;
+        if self.error.is_none() && !self.close_received {
+            self.error = Some(ProtocolError::UnexpectedEof);
+            self.drop_pending_output_state();
+        }
+        self.result()
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() {
+            self.process();
+        }
+        self.events.pop_front()
+    }
+
+    /// Bytes waiting to be written to the transport (the front chunk of the queue).
+    #[must_use]
+    pub fn pending_transmit(&self) -> &[u8] {
+        self.tx.front().map_or(&self.tx_tail[..], |chunk| &chunk[..])
+    }
+
+    /// Every chunk waiting to be written, in order, for vectored writes.
+    pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.tx.iter().map(|c| &c[..]).chain(core::iter::once(&self.tx_tail[..])).filter(|c| !c.is_empty())
+    }
+
+    /// Total bytes waiting to be written.
+    #[must_use]
+    pub const fn transmit_len(&self) -> u64 {
+        self.tx_queued - self.tx_sent
+    }
+
+    /// Reports that the first `n` bytes of the pending output were written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        let n = n.min(usize::try_from(self.transmit_len()).unwrap_or(usize::MAX));
+        self.tx_sent += n as u64;
+        let mut left = n;
+        while left > 0 {
+            match self.tx.front_mut() {
+                Some(front) if left >= front.len() => {
+                    left -= front.len();
+                    self.tx.pop_front();
+                }
+                Some(front) => {
+                    front.advance(left);
+                    left = 0;
+                }
+                None => {
+                    self.tx_tail.advance(left);
+                    left = 0;
+                }
+            }
+        }
+        if self.tx_tail.is_empty() {
+            self.tx_tail.clear();
+        }
+        self.flush_pong();
+    }
+
+    /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.terminated {
+            return None;
+        }
+        let mut next = self.close_deadline;
+        if self.state() == State::Open {
+            if let Some(interval) = self.config.keepalive_interval {
+                let keepalive = match self.pong_deadline {
+                    Some(deadline) => deadline,
+                    None => self.last_received.saturating_add(interval),
+                };
+                next = Some(next.map_or(keepalive, |n| n.min(keepalive)));
+            }
+        }
+        next
+    }
+
+    /// Advances the connection's clock to `now` and fires due timers: the close timeout
+    /// (terminates the connection) and keepalive (queues a Ping, or fails with 1011 when the
+    /// Pong is late). `now` is monotonic, from an origin the caller picks.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        if let Some(deadline) = self.close_deadline {
+            if now >= deadline {
+                self.terminated = true;
+                self.close_deadline = None;
+            }
+        }
+        if self.state() != State::Open {
+            return;
+        }
+        if let Some(interval) = self.config.keepalive_interval {
+            match self.pong_deadline {
+                Some(deadline) if now >= deadline => self.fail(ProtocolError::KeepaliveTimeout),
+                Some(_) => {}
+                None if now >= self.last_received.saturating_add(interval) => {
+                    self.write_control(Opcode::Ping, b"keepalive");
+                    self.pong_deadline = Some(now.saturating_add(self.config.keepalive_timeout));
+                }
+                None => {}
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Queues a text message.
+    ///
+    /// # Errors
+    /// [`UsageError::Closed`] after our Close, [`UsageError::FragmentInProgress`] while a
+    /// fragmented message is unfinished.
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.send_data(MessageKind::Text, text.as_bytes(), None)
+    }
+
+    /// Queues a binary message.
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.send_data(MessageKind::Binary, data, None)
+    }
+
+    /// Queues a message; a server queues large payloads by reference, without copying them.
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        let kind = message.kind();
+        let bytes = match message {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+        };
+        let shared = bytes.clone();
+        self.send_data(kind, &bytes, Some(shared))
+    }
+
+    /// Queues a message encoded once for many server connections.
+    ///
+    /// # Errors
+    /// [`UsageError::PreparedForServerOnly`] on a client; otherwise as
+    /// [`send_text`](Self::send_text).
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        if self.role == Role::Client {
+            return Err(UsageError::PreparedForServerOnly);
+        }
+        self.push_chunk(prepared.frames.clone());
+        Ok(())
+    }
+
+    /// Queues one fragment of a message whose size is not known up front (RFC 6455 §5.4).
+    ///
+    /// The first call starts a message of `kind`; later calls continue it (with the same
+    /// `kind`) until one passes `fin = true`. Text fragments may split a code point, but
+    /// together must be UTF-8. Control frames may be sent between fragments; whole messages
+    /// may not.
+    ///
+    /// # Errors
+    /// [`UsageError::Closed`] after our Close; [`UsageError::FragmentInProgress`] if `kind`
+    /// differs from the message in progress; [`UsageError::InvalidUtf8`] if text fragments
+    /// stop being UTF-8 (nothing is queued for that call).
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), UsageError> {
+        if self.close_sent {
+            return Err(UsageError::Closed);
+        }
+        let opcode = match self.outgoing.kind {
+            None => data_opcode(kind),
+            Some(current) if current == kind => Opcode::Continuation,
+            Some(_) => return Err(UsageError::FragmentInProgress),
+        };
+        if kind == MessageKind::Text {
+            let mut check = self.outgoing.utf8.clone();
+            check.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
+            if fin {
+                check.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+            self.outgoing.utf8 = check;
+        }
+        self.outgoing.kind = if fin { None } else { Some(kind) };
+        for_each_fragment(data.len(), self.config.max_send_frame_size, |range, _, last| {
+            let header = FrameHeader { fin: fin && last, rsv: 0, opcode, mask: None, payload_len: 0 };
+            self.write(header, &data[range]);
+        });
+        Ok(())
+    }
+
+    /// Queues a Ping.
+    ///
+    /// # Errors
+    /// [`UsageError::ControlPayloadTooLong`] over 125 bytes; [`UsageError::Closed`] after our
+    /// Close.
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_control(payload)?;
+        self.write_control(Opcode::Ping, payload);
+        Ok(())
+    }
+
+    /// Queues an unsolicited Pong (a unidirectional heartbeat, RFC 6455 §5.5.3).
+    ///
+    /// # Errors
+    /// As [`send_ping`](Self::send_ping).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_control(payload)?;
+        self.write_control(Opcode::Pong, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (RFC 6455 §7.1.2). [`CloseCode::NO_STATUS`] with an empty
+    /// reason sends a Close frame without a body.
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidCloseCode`] for a code that may not be sent,
+    /// [`UsageError::CloseReasonTooLong`] over 123 bytes, [`UsageError::Closed`] if a Close
+    /// was already sent.
+    pub fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
+        if self.close_sent {
+            return Err(UsageError::Closed);
+        }
+        if code == CloseCode::NO_STATUS && reason.is_empty() {
+            self.write_close(None, "");
+            return Ok(());
+        }
+        if !code.is_valid_on_wire() {
+            return Err(UsageError::InvalidCloseCode(code.0));
+        }
+        // RFC 6455 §5.5: control payloads are at most 125 bytes, two of which hold the code.
+        if reason.len() > 123 {
+            return Err(UsageError::CloseReasonTooLong(reason.len()));
+        }
+        self.write_close(Some(code), reason);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- crate-internal
+
+    /// Queues raw bytes ahead of any frame (the handshake's 101 response).
+    pub(crate) fn queue_raw(&mut self, bytes: &[u8]) {
+        self.tx_tail.extend_from_slice(bytes);
+        self.tx_queued += bytes.len() as u64;
+    }
+
+    // ---------------------------------------------------------------- receive internals
+
+    fn accepts_input(&self) -> bool {
+        self.error.is_none() && !self.close_received && !self.eof
+    }
+
+    fn result(&self) -> Result<(), ProtocolError> {
+        self.error.map_or(Ok(()), Err)
+    }
+
+    fn reserve_read(&mut self, want: usize) {
+        let need = self.filled.saturating_add(want);
+        if self.rbuf.len() < need {
+            self.rbuf.resize(need, 0);
+        }
+    }
+
+    fn process_all(&mut self) {
+        loop {
+            let before = self.events.len();
+            self.process();
+            if self.events.len() < EVENT_BATCH || self.events.len() == before {
+                break;
+            }
+            // Without an application to drain the queue (EOF), keep the parsed events.
+            if self.events.len() > EVENT_BATCH * 4 {
+                break;
+            }
+        }
+    }
+
+    fn process(&mut self) {
+        while self.events.len() < EVENT_BATCH && self.accepts_input() {
+            match self.recv {
+                Recv::Header => {
+                    let (header, header_len) = match frame::decode_header(&self.rbuf[..self.filled]) {
+                        Ok(Some(parsed)) => parsed,
+                        Ok(None) => return,
+                        Err(e) => return self.fail(e),
+                    };
+                    let (len, check_utf8) = match self.check_header(&header) {
+                        Ok(ok) => ok,
+                        Err(e) => return self.fail(e),
+                    };
+                    self.rbuf.advance(header_len);
+                    self.filled -= header_len;
+                    self.recv = Recv::Payload { header, len, done: 0, check_utf8 };
+                }
+                Recv::Payload { header, len, done, check_utf8 } => {
+                    let avail = self.filled.min(len);
+                    if avail > done {
+                        let fresh = &mut self.rbuf[done..avail];
+                        if let Some(key) = header.mask {
+                            frame::apply_mask(fresh, key, done);
+                        }
+                        // RFC 6455 §8.1: invalid UTF-8 fails the connection; checking each
+                        // chunk as it arrives catches it before the frame ends.
+                        if check_utf8 && self.utf8.feed(fresh).is_err() {
+                            return self.fail(ProtocolError::InvalidUtf8);
+                        }
+                        self.recv = Recv::Payload { header, len, done: avail, check_utf8 };
+                    }
+                    if avail < len {
+                        return;
+                    }
+                    let payload = self.rbuf.split_to(len);
+                    self.filled -= len;
+                    self.recv = Recv::Header;
+                    if let Err(e) = self.on_frame(header, payload) {
+                        return self.fail(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The checks that need the connection's context; returns the payload length as `usize`
+    /// and whether the payload is UTF-8 text to check as it arrives.
+    fn check_header(&mut self, h: &FrameHeader) -> Result<(usize, bool), ProtocolError> {
+        // RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines
+        // meanings for non-zero values". Extensions claim bits on a message's first frame only.
+        let claimed = match (&self.extension, h.opcode) {
+            (Some(ext), Opcode::Text | Opcode::Binary) => ext.reserved_bits(),
+            _ => 0,
+        };
+        if h.rsv & !claimed != 0 {
+            return Err(ProtocolError::ReservedBits(h.rsv >> 4));
+        }
+        match (self.role, h.mask.is_some()) {
+            // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that
+            // is not masked."
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        let mut check_utf8 = false;
+        if !h.opcode.is_control() {
+            let so_far = match (h.opcode, &self.incoming) {
+                // RFC 6455 §5.4: fragments of one message "MUST NOT be interleaved" with
+                // another message's.
+                (Opcode::Text | Opcode::Binary, Some(_)) => {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+                (Opcode::Continuation, Some(msg)) => {
+                    check_utf8 = msg.kind == MessageKind::Text && msg.rsv == 0;
+                    msg.buf.len() as u64
+                }
+                _ => {
+                    check_utf8 = h.opcode == Opcode::Text && h.rsv == 0;
+                    self.utf8 = Utf8Validator::new();
+                    0
+                }
+            };
+            // Limits are checked here, on the header, before any payload is buffered.
+            if h.payload_len > self.config.max_frame_size {
+                return Err(ProtocolError::FrameTooLarge {
+                    size: h.payload_len,
+                    limit: self.config.max_frame_size,
+                });
+            }
+            let total = so_far.saturating_add(h.payload_len);
+            if total > self.config.max_message_size {
+                return Err(ProtocolError::MessageTooLarge {
+                    size: total,
+                    limit: self.config.max_message_size,
+                });
+            }
+        }
+        let len = usize::try_from(h.payload_len).map_err(|_| ProtocolError::FrameTooLarge {
+            size: h.payload_len,
+            limit: usize::MAX as u64,
+        })?;
+        Ok((len, check_utf8))
+    }
+
+    fn on_frame(&mut self, h: FrameHeader, payload: BytesMut) -> Result<(), ProtocolError> {
+        match h.opcode {
+            Opcode::Text | Opcode::Binary => {
+                let kind =
+                    if h.opcode == Opcode::Text { MessageKind::Text } else { MessageKind::Binary };
+                let msg = Incoming { kind, rsv: h.rsv, buf: payload };
+                if h.fin {
+                    self.finish_message(msg)?;
+                } else {
+                    self.incoming = Some(msg);
+                }
+            }
+            Opcode::Continuation => {
+                // check_header guarantees a message is in progress.
+                let Some(msg) = self.incoming.as_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                msg.buf.extend_from_slice(&payload);
+                if h.fin {
+                    let msg = self.incoming.take().expect("message in progress");
+                    self.finish_message(msg)?;
+                }
+            }
+            Opcode::Ping => {
+                let payload = payload.freeze();
+                // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
+                // frame in response, unless it already received a Close frame."
+                if self.config.auto_pong && !self.close_sent {
+                    self.pong_slot = Some(payload.clone());
+                    self.flush_pong();
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            Opcode::Pong => {
+                self.pong_deadline = None;
+                self.events.push_back(Event::Pong(payload.freeze()));
+            }
+            Opcode::Close => {
+                let frame = CloseFrame::parse(payload.freeze())?;
+                self.close_received = true;
+                if !self.close_sent {
+                    // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
+                    // previously send a Close frame, the endpoint MUST send a Close frame in
+                    // response. (When sending a Close frame in response, the endpoint
+                    // typically echos the status code it received.)"
+                    let code = (frame.code != CloseCode::NO_STATUS).then_some(frame.code);
+                    self.write_close(code, "");
+                }
+                // The client now waits for the server to close TCP, but not forever.
+                self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
+                self.incoming = None;
+                self.events.push_back(Event::Close(frame));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_message(&mut self, msg: Incoming) -> Result<(), ProtocolError> {
+        let Incoming { kind, rsv, buf } = msg;
+        let bytes = if rsv != 0 {
+            let ext = self.extension.as_mut().ok_or(ProtocolError::ReservedBits(rsv >> 4))?;
+            let decoded = ext.decode(rsv, buf, self.config.max_message_size)?;
+            if kind == MessageKind::Text && core::str::from_utf8(&decoded).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            decoded.freeze()
+        } else {
+            // RFC 6455 §8.1: a text message that ends inside a code point is invalid too.
+            if kind == MessageKind::Text && self.utf8.finish().is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            buf.freeze()
+        };
+        let message = match kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
+            MessageKind::Binary => Message::Binary(bytes),
+        };
+        self.events.push_back(Event::Message(message));
+        Ok(())
+    }
+
+    fn fail(&mut self, error: ProtocolError) {
+        if self.error.is_some() {
+            return;
+        }
+        self.error = Some(error);
+        // RFC 6455 §7.1.7: "If _The WebSocket Connection is Established_ prior to the point
+        // where the endpoint is required to _Fail the WebSocket Connection_, the endpoint
+        // SHOULD send a Close frame with an appropriate status code (Section 7.4)".
+        if !self.close_sent {
+            let mut reason = error.to_string();
+            reason.truncate(123);
+            self.write_close(Some(error.close_code()), &reason);
+        }
+        self.drop_pending_output_state();
+        self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
+    }
+
+    fn drop_pending_output_state(&mut self) {
+        self.pong_slot = None;
+        self.incoming = None;
+        self.pong_deadline = None;
+    }
+
+    // ---------------------------------------------------------------- transmit internals
+
+    fn check_can_send_data(&self) -> Result<(), UsageError> {
+        if self.close_sent {
+            Err(UsageError::Closed)
+        } else if self.outgoing.kind.is_some() {
+            Err(UsageError::FragmentInProgress)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_control(&self, payload: &[u8]) -> Result<(), UsageError> {
+        if self.close_sent {
+            Err(UsageError::Closed)
+        } else if payload.len() > 125 {
+            Err(UsageError::ControlPayloadTooLong(payload.len()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn send_data(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        shared: Option<Bytes>,
+    ) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        let (rsv, encoded) = match self.extension.as_mut() {
+            Some(ext) => {
+                let (rsv, out) = ext.encode(payload);
+                if rsv == 0 { (0, None) } else { (rsv, Some(out.freeze())) }
+            }
+            None => (0, None),
+        };
+        let (payload, shared) = match &encoded {
+            Some(bytes) => (&bytes[..], encoded.clone()),
+            None => (payload, shared),
+        };
+        for_each_fragment(payload.len(), self.config.max_send_frame_size, |range, first, fin| {
+            let opcode = if first { data_opcode(kind) } else { Opcode::Continuation };
+            let rsv = if first { rsv } else { 0 };
+            let header = FrameHeader { fin, rsv, opcode, mask: None, payload_len: 0 };
+            match &shared {
+                Some(bytes) if self.role == Role::Server && range.len() >= ZERO_COPY_MIN => {
+                    let mut head = [0; MAX_HEADER_LEN];
+                    let header = FrameHeader { payload_len: range.len() as u64, ..header };
+                    let n = frame::encode_header(&mut head, &header);
+                    self.tx_tail.extend_from_slice(&head[..n]);
+                    self.tx_queued += n as u64;
+                    self.push_chunk(bytes.slice(range));
+                }
+                _ => self.write(header, &payload[range]),
+            }
+        });
+        Ok(())
+    }
+
+    fn write_control(&mut self, opcode: Opcode, payload: &[u8]) {
+        let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: 0 };
+        self.write(header, payload);
+    }
+
+    fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let mut body = [0u8; 125];
+        let len = match code {
+            Some(code) => {
+                body[..2].copy_from_slice(&code.0.to_be_bytes());
+                let reason = &reason.as_bytes()[..reason.len().min(123)];
+                body[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.write_control(Opcode::Close, &body[..len]);
+        // RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
+        // further data frames", and a Pong to a Ping queued earlier is moot.
+        self.close_sent = true;
+        self.pong_slot = None;
+        self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
+    }
+
+    /// Queues the newest unanswered Ping's Pong once no earlier Pong is still unsent, so a
+    /// Ping flood costs at most one queued Pong (RFC 6455 §5.5.3 allows answering only the
+    /// most recent Ping).
+    fn flush_pong(&mut self) {
+        if self.tx_sent < self.pong_end || self.close_sent {
+            return;
+        }
+        if let Some(payload) = self.pong_slot.take() {
+            self.write_control(Opcode::Pong, &payload);
+            self.pong_end = self.tx_queued;
+        }
+    }
+
+    fn write(&mut self, header: FrameHeader, payload: &[u8]) {
+        let mask = match self.role {
+            Role::Client => {
+                let mut key = [0; 4];
+                if let Some(entropy) = self.entropy.as_mut() {
+                    entropy.fill(&mut key);
+                }
+                Some(key)
+            }
+            Role::Server => None,
+        };
+        let before = self.tx_tail.len();
+        write_frame(&mut self.tx_tail, header, payload, mask);
+        self.tx_queued += (self.tx_tail.len() - before) as u64;
+    }
+
+    fn push_chunk(&mut self, chunk: Bytes) {
+        if !self.tx_tail.is_empty() {
+            let head = self.tx_tail.split().freeze();
+            self.tx.push_back(head);
+        }
+        self.tx_queued += chunk.len() as u64;
+        self.tx.push_back(chunk);
+    }
+}
+
+fn data_opcode(kind: MessageKind) -> Opcode {
+    match kind {
+        MessageKind::Text => Opcode::Text,
+        MessageKind::Binary => Opcode::Binary,
+    }
+}
+
+/// Calls `f(range, first, last)` for each fragment of a `len`-byte payload split at
+/// `max_frame` bytes; an empty payload is one empty fragment.
+fn for_each_fragment(len: usize, max_frame: u64, mut f: impl FnMut(core::ops::Range<usize>, bool, bool)) {
+    let step = usize::try_from(max_frame.max(1)).unwrap_or(usize::MAX);
+    let mut start = 0;
+    loop {
+        let end = start + (len - start).min(step);
+        f(start..end, start == 0, end == len);
+        if end == len {
+            break;
+        }
+        start = end;
+    }
+}
+
+/// Appends one frame, masking the payload copy when `mask` is given.
+fn write_frame(out: &mut BytesMut, header: FrameHeader, payload: &[u8], mask: Option<[u8; 4]>) {
+    let header = FrameHeader { mask, payload_len: payload.len() as u64, ..header };
+    let mut head = [0; MAX_HEADER_LEN];
+    let n = frame::encode_header(&mut head, &header);
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        frame::apply_mask(&mut out[start..], key, 0);
+    }
+}

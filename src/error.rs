@@ -1,0 +1,240 @@
+//! Errors, split by whose fault they are.
+//!
+//! * [`ProtocolError`]: the peer broke RFC 6455. Each variant maps to exactly one close code,
+//!   in [`ProtocolError::close_code`], the only place where errors become wire codes.
+//! * [`UsageError`]: the caller misused the API. Nothing was queued.
+//! * [`HandshakeError`]: the opening handshake failed; knows its HTTP status.
+//! * `Error` (in the adapters) wraps these and `std::io::Error`.
+
+use crate::close::CloseCode;
+
+/// The peer violated the protocol, or the connection ended abnormally.
+///
+/// When a `Connection` reports one of these, it has already queued a Close frame carrying
+/// [`close_code`](Self::close_code) (except for [`UnexpectedEof`](Self::UnexpectedEof), whose
+/// code 1006 never appears on the wire) and stopped processing input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame had RSV bits set that no negotiated extension claims.
+    #[error("reserved bits {0:#05b} set without a negotiated extension")]
+    ReservedBits(u8),
+    /// A frame used one of the reserved opcodes 0x3-0x7 or 0xB-0xF.
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    /// A client sent an unmasked frame.
+    #[error("frame from client is not masked")]
+    UnmaskedFrame,
+    /// A server sent a masked frame.
+    #[error("frame from server is masked")]
+    MaskedFrame,
+    /// A control frame declared more than 125 bytes of payload.
+    #[error("control frame payload of {0} bytes exceeds 125")]
+    ControlFrameTooLong(u64),
+    /// A control frame had FIN clear.
+    #[error("fragmented control frame")]
+    FragmentedControlFrame,
+    /// A 64-bit payload length had its most significant bit set.
+    #[error("64-bit payload length has its most significant bit set")]
+    LengthOverflow,
+    /// A payload length was not encoded in the minimal number of bytes.
+    #[error("payload length {0} not encoded in the minimal form")]
+    NonMinimalLength(u64),
+    /// A continuation frame arrived with no fragmented message in progress.
+    #[error("continuation frame with no message to continue")]
+    UnexpectedContinuation,
+    /// A text or binary frame arrived while a fragmented message was unfinished.
+    #[error("new data frame while a fragmented message is unfinished")]
+    ExpectedContinuation,
+    /// A frame declared a payload larger than `Config::max_frame_size`.
+    #[error("frame of {size} bytes exceeds limit of {limit}")]
+    FrameTooLarge {
+        /// Declared payload length.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A message grew past `Config::max_message_size`.
+    #[error("message of {size} bytes exceeds limit of {limit}")]
+    MessageTooLarge {
+        /// Message size including the frame that crossed the limit.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A text message (or a close reason) was not valid UTF-8.
+    #[error("invalid utf-8 in text message")]
+    InvalidUtf8,
+    /// A Close frame carried a 1-byte payload.
+    #[error("close frame with a 1-byte payload")]
+    CloseFrameTooShort,
+    /// A Close frame carried a status code that may not appear on the wire.
+    #[error("close code {0} may not appear on the wire")]
+    InvalidCloseCode(u16),
+    /// A Close frame's reason was not valid UTF-8.
+    #[error("close reason is not valid utf-8")]
+    InvalidCloseReason,
+    /// A negotiated extension rejected a message.
+    #[error("extension failed: {0}")]
+    Extension(&'static str),
+    /// The keepalive Ping got no Pong within the deadline.
+    #[error("no pong within the keepalive deadline")]
+    KeepaliveTimeout,
+    /// The transport reached end-of-file before the closing handshake.
+    #[error("connection closed without a close frame")]
+    UnexpectedEof,
+}
+
+impl ProtocolError {
+    /// The close code this error is reported with (RFC 6455 §7.4.1).
+    ///
+    /// This `match` is the one place in the crate where errors become wire codes.
+    #[must_use]
+    pub const fn close_code(&self) -> CloseCode {
+        match self {
+            Self::ReservedBits(_)
+            | Self::ReservedOpcode(_)
+            | Self::UnmaskedFrame
+            | Self::MaskedFrame
+            | Self::ControlFrameTooLong(_)
+            | Self::FragmentedControlFrame
+            | Self::LengthOverflow
+            | Self::NonMinimalLength(_)
+            | Self::UnexpectedContinuation
+            | Self::ExpectedContinuation
+            | Self::CloseFrameTooShort
+            | Self::InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
+            Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::Extension(_) => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
+            Self::UnexpectedEof => CloseCode::ABNORMAL,
+        }
+    }
+}
+
+/// The caller misused the API; nothing was queued or sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// We already sent a Close frame (or the connection failed): no more frames may be sent.
+    #[error("connection is closing or closed; nothing more can be sent")]
+    Closed,
+    /// A Ping, Pong or Close payload longer than 125 bytes.
+    #[error("control frame payload of {0} bytes exceeds 125")]
+    ControlPayloadTooLong(usize),
+    /// A close reason longer than 123 bytes.
+    #[error("close reason of {0} bytes exceeds 123")]
+    CloseReasonTooLong(usize),
+    /// A close code that may not be sent (1005, 1006, 1015, below 1000, above 4999, ...).
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// A whole message was sent while a fragmented one is unfinished (RFC 6455 §5.4).
+    #[error("a fragmented message is in progress")]
+    FragmentInProgress,
+    /// Text fragments that do not form valid UTF-8.
+    #[error("text fragment is not valid utf-8")]
+    InvalidUtf8,
+    /// A prepared message made for another role (client frames must be masked per send).
+    #[error("prepared message can only be sent by a server")]
+    PreparedForServerOnly,
+    /// A URI the client handshake cannot use.
+    #[error("invalid uri: {0}")]
+    InvalidUri(&'static str),
+    /// A header name or value with bytes that may not appear there (CR, LF, NUL, ...).
+    #[error("invalid header: {0}")]
+    InvalidHeader(&'static str),
+    /// The server chose a subprotocol the client did not offer.
+    #[error("subprotocol was not offered by the client")]
+    ProtocolNotOffered,
+    /// The handshake has not reached the state this call needs.
+    #[error("handshake is not at the right stage for this call")]
+    HandshakeState,
+}
+
+/// The opening handshake failed (RFC 6455 §4).
+///
+/// On the server side every variant knows the HTTP status the rejection carries, so a
+/// `ServerHandshake` queues the response mechanically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The request or response was not valid HTTP/1.1 or broke §4.1/§4.2.1 (400).
+    #[error("bad handshake: {0}")]
+    BadRequest(&'static str),
+    /// The request method was not GET (405, with `Allow: GET`).
+    #[error("method not allowed: websocket handshakes use GET")]
+    MethodNotAllowed,
+    /// `Sec-WebSocket-Version` was missing or not 13 (426, with `Sec-WebSocket-Version: 13`).
+    #[error("unsupported websocket version; only 13 is supported")]
+    UnsupportedVersion,
+    /// The HTTP head exceeded `Config::max_handshake_size` (431).
+    #[error("handshake head exceeds limit of {0} bytes")]
+    HeadTooLarge(usize),
+    /// The HTTP head had more than `Config::max_headers` headers (431).
+    #[error("handshake has more than {0} headers")]
+    TooManyHeaders(usize),
+    /// The application rejected the request with this status.
+    #[error("rejected with status {0}")]
+    Rejected(u16),
+    /// The peer did not complete the handshake within `Config::handshake_timeout`.
+    #[error("handshake timed out")]
+    Timeout,
+    /// The transport reached end-of-file during the handshake.
+    #[error("connection closed during the handshake")]
+    UnexpectedEof,
+    /// The server answered with a status other than 101; see the handshake's `response()`.
+    #[error("server answered with status {0} instead of 101")]
+    UnexpectedStatus(u16),
+    /// The server's response broke RFC 6455 §4.1 (bad accept key, unoffered protocol, ...).
+    #[error("invalid handshake response: {0}")]
+    InvalidResponse(&'static str),
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this failure with.
+    ///
+    /// Client-side variants (which a server never produces) map to 400.
+    #[must_use]
+    pub const fn http_status(&self) -> u16 {
+        match self {
+            Self::MethodNotAllowed => 405,
+            Self::UnsupportedVersion => 426,
+            Self::HeadTooLarge(_) | Self::TooManyHeaders(_) => 431,
+            Self::Rejected(status) => *status,
+            Self::Timeout => 408,
+            _ => 400,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_stay_small() {
+        // Downstream crates return these in hot paths; keep them a few words at most.
+        assert!(core::mem::size_of::<ProtocolError>() <= 24);
+        assert!(core::mem::size_of::<UsageError>() <= 24);
+        assert!(core::mem::size_of::<HandshakeError>() <= 24);
+    }
+
+    #[test]
+    fn close_codes_per_error_class() {
+        assert_eq!(ProtocolError::ReservedOpcode(3).close_code().as_u16(), 1002);
+        assert_eq!(ProtocolError::InvalidUtf8.close_code().as_u16(), 1007);
+        let big = ProtocolError::MessageTooLarge { size: 2, limit: 1 };
+        assert_eq!(big.close_code().as_u16(), 1009);
+        assert_eq!(ProtocolError::UnexpectedEof.close_code().as_u16(), 1006);
+    }
+
+    #[test]
+    fn handshake_statuses() {
+        assert_eq!(HandshakeError::UnsupportedVersion.http_status(), 426);
+        assert_eq!(HandshakeError::MethodNotAllowed.http_status(), 405);
+        assert_eq!(HandshakeError::TooManyHeaders(64).http_status(), 431);
+        assert_eq!(HandshakeError::BadRequest("x").http_status(), 400);
+    }
+}

@@ -1,0 +1,53 @@
+//! A sans-IO implementation of the WebSocket protocol (RFC 6455).
+//!
+//! The core turns bytes into events and commands into bytes; it never touches a socket, a
+//! clock or a thread. Adapters (blocking, tokio) are loops that pump it.
+//!
+//! ```
+//! use rfc6455::{CloseCode, Config, Connection, Event, Message};
+//!
+//! let mut server = Connection::server(Config::default());
+//! // A masked "Hello" text frame from a client (RFC 6455 §5.7).
+//! server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])?;
+//! let Some(Event::Message(Message::Text(text))) = server.poll_event() else { panic!() };
+//! assert_eq!(text, "Hello");
+//!
+//! server.send_text("Hi!").unwrap();
+//! server.send_close(CloseCode::NORMAL, "bye").unwrap();
+//! let mut wire = Vec::new();
+//! while !server.pending_transmit().is_empty() {
+//!     let chunk = server.pending_transmit();
+//!     wire.extend_from_slice(chunk); // a real adapter writes this to the socket
+//!     let n = chunk.len();
+//!     server.advance_transmit(n);
+//! }
+//! assert_eq!(&wire[..5], &[0x81, 0x03, b'H', b'i', b'!']);
+//! # Ok::<(), rfc6455::ProtocolError>(())
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+extern crate alloc;
+
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod entropy;
+pub mod error;
+pub mod extension;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{Connection, Event, PreparedMessage, Role, State};
+pub use entropy::Entropy;
+#[cfg(feature = "std")]
+pub use entropy::OsEntropy;
+pub use error::{HandshakeError, ProtocolError, UsageError};
+pub use extension::Extension;
+pub use message::{Message, MessageKind, Utf8Bytes};
