@@ -209,6 +209,25 @@ impl HandshakeError {
     }
 }
 
+/// Everything an adapter call can fail with.
+#[cfg(feature = "std")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer broke the protocol; the Close frame with its code was sent (or attempted).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The caller misused the API; nothing was sent.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The opening handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The transport failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +238,8 @@ mod tests {
         assert!(core::mem::size_of::<ProtocolError>() <= 24);
         assert!(core::mem::size_of::<UsageError>() <= 24);
         assert!(core::mem::size_of::<HandshakeError>() <= 24);
+        #[cfg(feature = "std")]
+        assert!(core::mem::size_of::<Error>() <= 32);
     }
 
     #[test]

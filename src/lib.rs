@@ -49,5 +49,7 @@ pub use entropy::Entropy;
 #[cfg(feature = "std")]
 pub use entropy::OsEntropy;
 pub use error::{HandshakeError, ProtocolError, UsageError};
+#[cfg(feature = "std")]
+pub use error::Error;
 pub use extension::Extension;
 pub use message::{Message, MessageKind, Utf8Bytes};
