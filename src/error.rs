@@ -148,6 +148,9 @@ pub enum UsageError {
     /// The server chose a subprotocol the client did not offer.
     #[error("subprotocol was not offered by the client")]
     ProtocolNotOffered,
+    /// A status a handshake rejection cannot use (only 300-599 end the exchange).
+    #[error("status {0} cannot reject a handshake")]
+    InvalidStatus(u16),
     /// The handshake has not reached the state this call needs.
     #[error("handshake is not at the right stage for this call")]
     HandshakeState,

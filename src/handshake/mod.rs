@@ -1,4 +1,40 @@
 //! The opening handshake (RFC 6455 §4).
+//!
+//! [`ClientHandshake`] and [`ServerHandshake`] are sans-IO like [`Connection`]: bytes in,
+//! bytes out, time as an argument. Each hands over to a [`Connection`] together with any bytes
+//! that arrived after the HTTP head, so a frame sent in the same read as the handshake is not
+//! lost.
+//!
+//! Decisions, where the RFCs leave room:
+//!
+//! * Only CRLF ends a line of the HTTP head; a bare LF or CR fails the handshake at once
+//!   (400 on the server). Leading empty lines before the start line are skipped
+//!   (RFC 7230 §3.5).
+//! * The head is scanned once, byte by byte, and parsed once when complete: linear time
+//!   however the input is split, and memory bounded by `Config::max_handshake_size`.
+//! * A server accepts absolute-form request-targets (`GET http://host/path`) whose authority
+//!   matches `Host`; [`Request::path`] is then the path and query.
+//! * A request announcing a body (`Transfer-Encoding`, or `Content-Length` other than 0) is
+//!   refused with 400, and a 101 announcing one fails the client: the bytes after the head
+//!   are frames.
+//! * A server handshake that times out while reading the request queues `408 Request Timeout`;
+//!   its timer stops once the request is complete (the decision is the application's).
+//!   Before the first `handle_timeout` call, `poll_timeout` returns `Some(Duration::ZERO)`
+//!   so that the adapter tells the time at once and the clock starts.
+//! * Headers the handshake writes itself cannot be set by the caller:
+//!   [`CLIENT_OWNED_HEADERS`], [`ACCEPT_OWNED_HEADERS`], [`REJECT_OWNED_HEADERS`].
+//!
+//! [`Connection`]: crate::Connection
+
+mod client;
+mod http;
+mod request;
+mod server;
+mod uri;
+
+pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
+pub use request::Request;
+pub use server::{ACCEPT_OWNED_HEADERS, Accept, REJECT_OWNED_HEADERS, Reject, ServerHandshake};
 
 use base64::Engine as _;
 use sha1::{Digest, Sha1};

@@ -1,0 +1,585 @@
+//! The server's side of the opening handshake (RFC 6455 §4.2).
+
+use super::accept_key;
+use super::http::{self, HeadScanner, ScanError};
+use super::request::{Request, offer_name, parse_request};
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::error::{HandshakeError, UsageError};
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+/// Headers the 101 response writes itself; [`Accept::header`] may not set them.
+/// (`Sec-WebSocket-Extensions` may be set, but only naming extensions the client offered.)
+pub const ACCEPT_OWNED_HEADERS: &[&str] = &[
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Accept",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Content-Length",
+    "Transfer-Encoding",
+];
+
+/// Headers a rejection writes itself; [`Reject::header`] may not set them.
+pub const REJECT_OWNED_HEADERS: &[&str] = &["Connection", "Content-Length", "Transfer-Encoding"];
+
+/// How to accept a request: the chosen subprotocol and extra response headers.
+///
+/// ```
+/// use rfc6455::handshake::Accept;
+/// let accept = Accept::new().protocol("chat").header("Set-Cookie", "id=1");
+/// # let _ = accept;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accept {
+    protocol: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl Accept {
+    /// Accept with no subprotocol and no extra headers.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chooses a subprotocol; it must be one the client offered.
+    #[must_use]
+    pub fn protocol(mut self, name: &str) -> Self {
+        self.protocol = Some(name.to_owned());
+        self
+    }
+
+    /// Adds a response header (not one of [`ACCEPT_OWNED_HEADERS`]).
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// How to refuse a request: an HTTP status (300-599), headers and a text body.
+///
+/// ```
+/// use rfc6455::handshake::Reject;
+/// let reject = Reject::new(403).body("origin not allowed");
+/// assert_eq!(reject.status(), 403);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reject {
+    /// A rejection with this status, no extra headers and an empty body.
+    #[must_use]
+    pub const fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// Adds a header (`Location` for a redirect, `WWW-Authenticate` for a 401, ...); not one
+    /// of [`REJECT_OWNED_HEADERS`].
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body, sent as `text/plain; charset=utf-8` unless a `Content-Type` header is
+    /// given.
+    #[must_use]
+    pub fn body(mut self, text: &str) -> Self {
+        text.clone_into(&mut self.body);
+        self
+    }
+
+    /// The status.
+    #[must_use]
+    pub const fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request head.
+    Reading,
+    /// A valid request awaits `accept` or `reject`.
+    Ready,
+    /// Accepted, rejected or failed.
+    Done,
+}
+
+/// The server's opening handshake, sans-IO.
+///
+/// Pump it like this:
+///
+/// 1. Call [`handle_timeout`](Self::handle_timeout) with the current time (it starts the
+///    clock); afterwards whenever [`poll_timeout`](Self::poll_timeout) passes.
+/// 2. Feed what arrives to [`receive`](Self::receive) ([`receive_eof`](Self::receive_eof) at
+///    end of stream) until [`request`](Self::request) is `Some` or an error. On an error, an
+///    HTTP rejection is already queued: write [`pending_transmit`](Self::pending_transmit),
+///    then close.
+/// 3. Decide: [`accept`](Self::accept) returns the [`Connection`], with the 101 response as
+///    its first output; [`reject`](Self::reject) queues a response here to write before
+///    closing.
+///
+/// The timeout covers reading the request only: once `request()` is `Some`, the decision is
+/// the application's. When it passes first, a `408 Request Timeout` is queued.
+///
+/// ```
+/// use rfc6455::handshake::{Accept, ServerHandshake};
+/// use rfc6455::Config;
+///
+/// let mut hs = ServerHandshake::new(Config::default());
+/// hs.receive(b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n").unwrap();
+/// assert_eq!(hs.request().unwrap().path(), "/chat");
+/// let connection = hs.accept(Accept::new())?;
+/// assert!(connection.pending_transmit().starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// # Ok::<(), rfc6455::UsageError>(())
+/// ```
+pub struct ServerHandshake {
+    config: Config,
+    scanner: HeadScanner,
+    head: Vec<u8>,
+    leftover: Vec<u8>,
+    request: Option<Request>,
+    phase: Phase,
+    error: Option<HandshakeError>,
+    tx: Vec<u8>,
+    sent: usize,
+    deadline: Option<Duration>,
+}
+
+impl fmt::Debug for ServerHandshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandshake")
+            .field("phase", &self.phase)
+            .field("error", &self.error)
+            .field("request", &self.request)
+            .field("pending_transmit", &(self.tx.len() - self.sent))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandshake {
+    /// A handshake waiting for the client's request.
+    #[must_use]
+    pub const fn new(config: Config) -> Self {
+        Self {
+            scanner: HeadScanner::new(config.max_handshake_size, config.max_headers),
+            config,
+            head: Vec::new(),
+            leftover: Vec::new(),
+            request: None,
+            phase: Phase::Reading,
+            error: None,
+            tx: Vec::new(),
+            sent: 0,
+            deadline: None,
+        }
+    }
+
+    /// Feeds bytes received from the client.
+    ///
+    /// Each byte is scanned once for the end of the head (linear time however the input is
+    /// split); the head is parsed and validated once, when its blank line arrives, so the
+    /// outcome never depends on the split. The head is capped at `Config::max_handshake_size`
+    /// bytes and `Config::max_headers` headers (431); bytes past the cap are never buffered.
+    /// Only CRLF ends a line: a bare LF or CR fails with 400.
+    ///
+    /// Bytes after the head are kept and handed to the [`Connection`] by
+    /// [`accept`](Self::accept); stop reading once [`request`](Self::request) is `Some`, as
+    /// they are not capped (RFC 6455 §4.1 has the client wait for the response anyway).
+    /// Bytes fed after `accept` are ignored: feed them to the connection.
+    ///
+    /// # Errors
+    /// The sticky [`HandshakeError`]; its HTTP rejection (status from
+    /// [`HandshakeError::http_status`], with `Connection: close` and a short text body) is
+    /// already queued in [`pending_transmit`](Self::pending_transmit).
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), HandshakeError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.phase {
+            Phase::Done => return Ok(()),
+            Phase::Ready => {
+                self.leftover.extend_from_slice(data);
+                return Ok(());
+            }
+            Phase::Reading => {}
+        }
+        match self.scanner.scan(data) {
+            Ok(None) => {
+                self.head.extend_from_slice(data);
+                Ok(())
+            }
+            Ok(Some(n)) => {
+                self.head.extend_from_slice(&data[..n]);
+                let head = core::mem::take(&mut self.head);
+                match parse_request(head, self.scanner.header_lines()) {
+                    Ok(request) => {
+                        self.leftover.extend_from_slice(&data[n..]);
+                        self.request = Some(request);
+                        self.phase = Phase::Ready;
+                        Ok(())
+                    }
+                    Err(e) => Err(self.fail(e)),
+                }
+            }
+            Err(e) => Err(self.fail(match e {
+                ScanError::TooLarge => HandshakeError::HeadTooLarge(self.config.max_handshake_size),
+                ScanError::TooManyHeaders => {
+                    HandshakeError::TooManyHeaders(self.config.max_headers)
+                }
+                ScanError::Malformed(why) => HandshakeError::BadRequest(why),
+            })),
+        }
+    }
+
+    /// Reports that the transport reached end-of-file.
+    ///
+    /// # Errors
+    /// [`HandshakeError::UnexpectedEof`] if the request head was unfinished (nothing is
+    /// queued: the client is gone); or the earlier sticky error.
+    pub fn receive_eof(&mut self) -> Result<(), HandshakeError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.phase == Phase::Reading {
+            self.error = Some(HandshakeError::UnexpectedEof);
+            self.phase = Phase::Done;
+            self.head = Vec::new();
+            return Err(HandshakeError::UnexpectedEof);
+        }
+        Ok(())
+    }
+
+    /// The request, once its head is complete and valid.
+    #[must_use]
+    pub const fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
+    }
+
+    /// The sticky error, if the handshake failed or was rejected
+    /// ([`HandshakeError::Rejected`]).
+    #[must_use]
+    pub const fn error(&self) -> Option<HandshakeError> {
+        self.error
+    }
+
+    /// Accepts the request: returns a server [`Connection`] (same `Config`) whose first output
+    /// is the 101 response (RFC 6455 §4.2.2), already fed with the bytes that followed the
+    /// request head. The handshake is spent afterwards.
+    ///
+    /// # Errors
+    /// Nothing is queued and the handshake can still be rejected on
+    /// [`UsageError::ProtocolNotOffered`] (the subprotocol was not offered),
+    /// [`UsageError::InvalidHeader`] (a bad or owned header, or `Sec-WebSocket-Extensions`
+    /// naming an extension the client did not offer);
+    /// [`UsageError::HandshakeState`] if there is no valid request or it was already answered.
+    pub fn accept(&mut self, accept: Accept) -> Result<Connection, UsageError> {
+        let request = match (&self.request, self.phase) {
+            (Some(request), Phase::Ready) if self.error.is_none() => request,
+            _ => return Err(UsageError::HandshakeState),
+        };
+        // RFC 6455 §4.2.2: the subprotocol "MUST be derived from the client's handshake,
+        // specifically by selecting one of the values from the |Sec-WebSocket-Protocol| field".
+        if let Some(chosen) = &accept.protocol {
+            if !request.protocols().any(|p| p == chosen) {
+                return Err(UsageError::ProtocolNotOffered);
+            }
+        }
+        for (name, value) in &accept.headers {
+            http::check_header(name, value)?;
+            if http::is_owned(name, ACCEPT_OWNED_HEADERS) {
+                return Err(UsageError::InvalidHeader(
+                    "header is set by the handshake itself",
+                ));
+            }
+            if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+                // RFC 6455 §4.2.2: "Extensions not listed by the client MUST NOT be listed."
+                let mut unoffered = false;
+                http::parse_extension_list(value.as_bytes(), |name, _| {
+                    unoffered |= !request.extensions().any(|offer| offer_name(offer) == name);
+                })
+                .map_err(|_| {
+                    UsageError::InvalidHeader(
+                        "sec-websocket-extensions is not a valid extension-list",
+                    )
+                })?;
+                if unoffered {
+                    return Err(UsageError::InvalidHeader(
+                        "extension was not offered by the client",
+                    ));
+                }
+            }
+        }
+
+        let mut out = Vec::with_capacity(160);
+        // RFC 6455 §4.2.2: "A Status-Line with a 101 response code", "An |Upgrade| header
+        // field with value "websocket"", "A |Connection| header field with value "Upgrade"",
+        // "A |Sec-WebSocket-Accept| header field".
+        http::write_status_line(&mut out, 101);
+        http::write_header(&mut out, "Upgrade", "websocket");
+        http::write_header(&mut out, "Connection", "Upgrade");
+        http::write_header(
+            &mut out,
+            "Sec-WebSocket-Accept",
+            &accept_key(request.key().as_bytes()),
+        );
+        if let Some(chosen) = &accept.protocol {
+            http::write_header(&mut out, "Sec-WebSocket-Protocol", chosen);
+        }
+        for (name, value) in &accept.headers {
+            http::write_header(&mut out, name, value);
+        }
+        out.extend_from_slice(b"\r\n");
+
+        let mut connection = Connection::server(self.config.clone());
+        connection.queue_raw(&out);
+        if !self.leftover.is_empty() {
+            // A protocol error in these bytes is sticky inside the connection and reported by
+            // its next call, with its Close frame queued after the 101.
+            let _ = connection.receive(&self.leftover);
+        }
+        self.leftover = Vec::new();
+        self.phase = Phase::Done;
+        Ok(connection)
+    }
+
+    /// Refuses the request with an HTTP response (e.g. 403 for an unwelcome `Origin`, RFC
+    /// 6455 §4.2.2), queued in [`pending_transmit`](Self::pending_transmit); write it, then
+    /// close. Allowed before the request is complete too (e.g. 503 when overloaded). The
+    /// handshake then reports [`HandshakeError::Rejected`].
+    ///
+    /// # Errors
+    /// Nothing is queued on [`UsageError::InvalidStatus`] (not 300-599),
+    /// [`UsageError::InvalidHeader`] (a bad or owned header), or
+    /// [`UsageError::HandshakeState`] (already accepted, rejected or failed).
+    pub fn reject(&mut self, reject: Reject) -> Result<(), UsageError> {
+        if self.phase == Phase::Done || self.error.is_some() {
+            return Err(UsageError::HandshakeState);
+        }
+        if !(300..=599).contains(&reject.status) {
+            return Err(UsageError::InvalidStatus(reject.status));
+        }
+        for (name, value) in &reject.headers {
+            http::check_header(name, value)?;
+            if http::is_owned(name, REJECT_OWNED_HEADERS) {
+                return Err(UsageError::InvalidHeader(
+                    "header is set by the handshake itself",
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        write_rejection(&mut out, reject.status, &[], &reject.headers, &reject.body);
+        self.tx = out;
+        self.sent = 0;
+        self.error = Some(HandshakeError::Rejected(reject.status));
+        self.phase = Phase::Done;
+        self.head = Vec::new();
+        self.leftover = Vec::new();
+        Ok(())
+    }
+
+    /// Bytes waiting to be written (a rejection).
+    #[must_use]
+    pub fn pending_transmit(&self) -> &[u8] {
+        &self.tx[self.sent..]
+    }
+
+    /// Reports that the first `n` bytes of [`pending_transmit`](Self::pending_transmit) were
+    /// written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n).min(self.tx.len());
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called: the deadline for
+    /// the request head, `Some(Duration::ZERO)` before the first call (which starts the
+    /// clock), or `None` once the head arrived or the handshake failed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.phase != Phase::Reading || self.error.is_some() {
+            return None;
+        }
+        Some(self.deadline.unwrap_or(Duration::ZERO))
+    }
+
+    /// Tells the handshake the time. The first call starts the clock: the deadline is that
+    /// `now` plus `Config::handshake_timeout`. A call at or past it, with the request head
+    /// still unfinished (a slowloris client), fails with [`HandshakeError::Timeout`] and
+    /// queues `408 Request Timeout` with `Connection: close`.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.phase != Phase::Reading || self.error.is_some() {
+            return;
+        }
+        let deadline = *self
+            .deadline
+            .get_or_insert(now.saturating_add(self.config.handshake_timeout));
+        if now >= deadline {
+            self.fail(HandshakeError::Timeout);
+        }
+    }
+
+    /// Fails the handshake and queues the rejection for `error`.
+    fn fail(&mut self, error: HandshakeError) -> HandshakeError {
+        self.error = Some(error);
+        self.phase = Phase::Done;
+        self.head = Vec::new();
+        self.leftover = Vec::new();
+        let status = error.http_status();
+        let extra: &[(&str, &str)] = match error {
+            // RFC 7231 §6.5.5: the origin server "MUST generate an Allow header field in a 405
+            // response containing a list of the target resource's currently supported
+            // methods."
+            HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
+            // RFC 6455 §4.2.2: "send an appropriate HTTP error code (such as 426 Upgrade
+            // Required) and a |Sec-WebSocket-Version| header field indicating the version(s)
+            // the server is capable of understanding". RFC 7231 §6.5.15: a 426 MUST carry
+            // Upgrade, which RFC 7230 §6.7 pairs with the "upgrade" connection option.
+            HandshakeError::UnsupportedVersion => &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade, close"),
+                ("Sec-WebSocket-Version", "13"),
+            ],
+            _ => &[],
+        };
+        let mut out = Vec::new();
+        write_rejection(&mut out, status, extra, &[], &format!("{error}\n"));
+        self.tx = out;
+        self.sent = 0;
+        error
+    }
+}
+
+/// Writes a complete HTTP/1.1 response that ends the exchange: `Connection: close` (unless
+/// `extra` sets Connection), `Content-Length`, and the body.
+fn write_rejection(
+    out: &mut Vec<u8>,
+    status: u16,
+    extra: &[(&str, &str)],
+    headers: &[(String, String)],
+    body: &str,
+) {
+    http::write_status_line(out, status);
+    for (name, value) in extra {
+        http::write_header(out, name, value);
+    }
+    if !extra
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("connection"))
+    {
+        http::write_header(out, "Connection", "close");
+    }
+    for (name, value) in headers {
+        http::write_header(out, name, value);
+    }
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        http::write_header(out, "Content-Type", "text/plain; charset=utf-8");
+    }
+    http::write_header(out, "Content-Length", &format!("{}", body.len()));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] =
+        b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn head_buffer_never_exceeds_the_cap() {
+        let mut hs = ServerHandshake::new(Config::default().max_handshake_size(4096));
+        hs.receive(b"GET / HTTP/1.1\r\nX: ").unwrap();
+        let chunk = [b'a'; 1024];
+        let mut fed = 0;
+        loop {
+            match hs.receive(&chunk) {
+                Ok(()) => assert!(hs.head.len() <= 4096),
+                Err(e) => {
+                    assert_eq!(e, HandshakeError::HeadTooLarge(4096));
+                    break;
+                }
+            }
+            fed += chunk.len();
+            assert!(fed < 8192);
+        }
+        assert!(hs.head.capacity() == 0 && hs.pending_transmit().starts_with(b"HTTP/1.1 431 "));
+    }
+
+    #[test]
+    fn request_fields() {
+        let mut hs = ServerHandshake::new(Config::default());
+        hs.receive(SAMPLE).unwrap();
+        let r = hs.request().unwrap();
+        assert_eq!(
+            (r.method(), r.path(), r.host(), r.key()),
+            (
+                "GET",
+                "/chat",
+                "server.example.com",
+                "dGhlIHNhbXBsZSBub25jZQ=="
+            )
+        );
+        assert_eq!(r.origin(), Some("http://example.com"));
+        assert_eq!(r.protocols().collect::<Vec<_>>(), ["chat", "superchat"]);
+        assert_eq!(r.extensions().count(), 0);
+        assert_eq!(r.header("UPGRADE"), Some("websocket"));
+        assert_eq!(r.headers().count(), 7);
+    }
+
+    #[test]
+    fn rejection_format() {
+        let mut out = Vec::new();
+        write_rejection(&mut out, 403, &[], &[("X-A".into(), "b".into())], "no");
+        assert_eq!(
+            out,
+            b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nX-A: b\r\n\
+              Content-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nno"
+        );
+    }
+
+    #[test]
+    fn accept_error_leaves_handshake_usable() {
+        let mut hs = ServerHandshake::new(Config::default());
+        hs.receive(SAMPLE).unwrap();
+        assert_eq!(
+            hs.accept(Accept::new().protocol("nope")).err(),
+            Some(UsageError::ProtocolNotOffered)
+        );
+        assert!(hs.accept(Accept::new().header("Upgrade", "x")).is_err());
+        assert!(hs.accept(Accept::new().header("X", "a\nb")).is_err());
+        assert!(hs.pending_transmit().is_empty());
+        hs.reject(Reject::new(500)).unwrap();
+        assert!(
+            hs.pending_transmit()
+                .starts_with(b"HTTP/1.1 500 Internal Server Error\r\n")
+        );
+        assert_eq!(hs.error(), Some(HandshakeError::Rejected(500)));
+        assert_eq!(hs.reject(Reject::new(500)), Err(UsageError::HandshakeState));
+    }
+}
