@@ -61,12 +61,28 @@ impl PreparedMessage {
     pub fn new(message: &Message, config: &Config) -> Self {
         let mut out = BytesMut::new();
         let payload = message.as_bytes();
-        for_each_fragment(payload.len(), config.max_send_frame_size, |range, first, fin| {
-            let opcode = if first { data_opcode(message.kind()) } else { Opcode::Continuation };
-            let header = FrameHeader { fin, rsv: 0, opcode, mask: None, payload_len: 0 };
-            write_frame(&mut out, header, &payload[range], None);
-        });
-        Self { frames: out.freeze() }
+        for_each_fragment(
+            payload.len(),
+            config.max_send_frame_size,
+            |range, first, fin| {
+                let opcode = if first {
+                    data_opcode(message.kind())
+                } else {
+                    Opcode::Continuation
+                };
+                let header = FrameHeader {
+                    fin,
+                    rsv: 0,
+                    opcode,
+                    mask: None,
+                    payload_len: 0,
+                };
+                write_frame(&mut out, header, &payload[range], None);
+            },
+        );
+        Self {
+            frames: out.freeze(),
+        }
     }
 
     /// The encoded frames.
@@ -88,7 +104,12 @@ const ZERO_COPY_MIN: usize = 16 << 10;
 enum Recv {
     Header,
     /// `done` payload bytes, at the front of the read buffer, are unmasked and checked.
-    Payload { header: FrameHeader, len: usize, done: usize, check_utf8: bool },
+    Payload {
+        header: FrameHeader,
+        len: usize,
+        done: usize,
+        check_utf8: bool,
+    },
 }
 
 struct Incoming {
@@ -144,7 +165,8 @@ pub struct Connection {
     error: Option<ProtocolError>,
     eof: bool,
     terminated: bool,
-    // Time.
+    // Time. Until the first `handle_timeout`, deadlines count from zero; that call rebases them.
+    clock_started: bool,
     now: Duration,
     close_deadline: Option<Duration>,
     last_received: Duration,
@@ -200,6 +222,7 @@ impl Connection {
             error: None,
             eof: false,
             terminated: false,
+            clock_started: false,
             now: Duration::ZERO,
             close_deadline: None,
             last_received: Duration::ZERO,
@@ -231,7 +254,11 @@ impl Connection {
     /// Where the closing handshake stands.
     #[must_use]
     pub fn state(&self) -> State {
-        if self.error.is_some() || self.eof || (self.close_sent && self.close_received) {
+        if self.error.is_some()
+            || self.eof
+            || self.terminated
+            || (self.close_sent && self.close_received)
+        {
             State::Closed
         } else if self.close_sent {
             State::CloseSent
@@ -313,9 +340,9 @@ impl Connection {
     /// the buffer grows with bytes actually received, never with a length the peer declared.
     pub fn read_buf(&mut self) -> &mut [u8] {
         let want = match self.recv {
-            Recv::Payload { len, .. } if self.accepts_input() => {
-                len.saturating_sub(self.filled).saturating_add(MAX_HEADER_LEN)
-            }
+            Recv::Payload { len, .. } if self.accepts_input() => len
+                .saturating_sub(self.filled)
+                .saturating_add(MAX_HEADER_LEN),
             _ => 0,
         };
         self.reserve_read(want.clamp(READ_MIN, READ_MAX));
@@ -344,14 +371,11 @@ impl Connection {
     /// # Errors
     /// The sticky error, [`ProtocolError::UnexpectedEof`] if this EOF caused it.
     pub fn receive_eof(&mut self) -> Result<(), ProtocolError> {
-        // Complete frames already buffered still count, but no more can come.
-        self.process_all();
+        // Complete frames already buffered still count (they are parsed as events are
+        // polled); the error is decided when the parser runs out of them without a Close.
         self.eof = true;
         self.terminated = true;
-        if self.error.is_none() && !self.close_received {
-            self.error = Some(ProtocolError::UnexpectedEof);
-            self.drop_pending_output_state();
-        }
+        self.process();
         self.result()
     }
 
@@ -359,22 +383,44 @@ impl Connection {
 
     /// The next event, if any.
     #[must_use]
+    ///
+    /// The peer's Close is echoed when its event is returned here, not when it is parsed, so
+    /// the application can still answer the messages that arrived before it.
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.events.is_empty() {
             self.process();
         }
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let Event::Close(frame) = &event {
+            if !self.close_sent {
+                // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
+                // previously send a Close frame, the endpoint MUST send a Close frame in
+                // response. (When sending a Close frame in response, the endpoint typically
+                // echos the status code it received.)"
+                let code = (frame.code != CloseCode::NO_STATUS).then_some(frame.code);
+                self.write_close(code, "");
+            }
+            // The client now waits for the server to close TCP, but not forever.
+            self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
+        }
+        Some(event)
     }
 
     /// Bytes waiting to be written to the transport (the front chunk of the queue).
     #[must_use]
     pub fn pending_transmit(&self) -> &[u8] {
-        self.tx.front().map_or(&self.tx_tail[..], |chunk| &chunk[..])
+        self.tx
+            .front()
+            .map_or(&self.tx_tail[..], |chunk| &chunk[..])
     }
 
     /// Every chunk waiting to be written, in order, for vectored writes.
     pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
-        self.tx.iter().map(|c| &c[..]).chain(core::iter::once(&self.tx_tail[..])).filter(|c| !c.is_empty())
+        self.tx
+            .iter()
+            .map(|c| &c[..])
+            .chain(core::iter::once(&self.tx_tail[..]))
+            .filter(|c| !c.is_empty())
     }
 
     /// Total bytes waiting to be written.
@@ -433,6 +479,14 @@ impl Connection {
     /// (terminates the connection) and keepalive (queues a Ping, or fails with 1011 when the
     /// Pong is late). `now` is monotonic, from an origin the caller picks.
     pub fn handle_timeout(&mut self, now: Duration) {
+        if !self.clock_started {
+            // The caller's origin is not ours: move what was measured from zero to `now`.
+            self.clock_started = true;
+            let shift = |d: Duration| d.saturating_add(now);
+            self.close_deadline = self.close_deadline.map(shift);
+            self.pong_deadline = self.pong_deadline.map(shift);
+            self.last_received = shift(self.last_received);
+        }
         self.now = self.now.max(now);
         let now = self.now;
         if let Some(deadline) = self.close_deadline {
@@ -521,7 +575,7 @@ impl Connection {
         data: &[u8],
         fin: bool,
     ) -> Result<(), UsageError> {
-        if self.close_sent {
+        if self.send_closed() {
             return Err(UsageError::Closed);
         }
         let opcode = match self.outgoing.kind {
@@ -538,10 +592,21 @@ impl Connection {
             self.outgoing.utf8 = check;
         }
         self.outgoing.kind = if fin { None } else { Some(kind) };
-        for_each_fragment(data.len(), self.config.max_send_frame_size, |range, _, last| {
-            let header = FrameHeader { fin: fin && last, rsv: 0, opcode, mask: None, payload_len: 0 };
-            self.write(header, &data[range]);
-        });
+        for_each_fragment(
+            data.len(),
+            self.config.max_send_frame_size,
+            |range, first, last| {
+                let opcode = if first { opcode } else { Opcode::Continuation };
+                let header = FrameHeader {
+                    fin: fin && last,
+                    rsv: 0,
+                    opcode,
+                    mask: None,
+                    payload_len: 0,
+                };
+                self.write(header, &data[range]);
+            },
+        );
         Ok(())
     }
 
@@ -574,7 +639,7 @@ impl Connection {
     /// [`UsageError::CloseReasonTooLong`] over 123 bytes, [`UsageError::Closed`] if a Close
     /// was already sent.
     pub fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
-        if self.close_sent {
+        if self.send_closed() {
             return Err(UsageError::Closed);
         }
         if code == CloseCode::NO_STATUS && reason.is_empty() {
@@ -602,8 +667,24 @@ impl Connection {
 
     // ---------------------------------------------------------------- receive internals
 
+    /// Whether new bytes from the peer are taken.
     fn accepts_input(&self) -> bool {
-        self.error.is_none() && !self.close_received && !self.eof
+        self.parses_input() && !self.eof
+    }
+
+    /// Whether buffered bytes are still parsed.
+    fn parses_input(&self) -> bool {
+        self.error.is_none() && !self.close_received
+    }
+
+    /// The parser needs more bytes: after EOF there are none, so the connection ended
+    /// without a Close (RFC 6455 §7.1.5: "_The WebSocket Connection Close Code_ is considered
+    /// to be 1006").
+    fn need_more(&mut self) {
+        if self.eof && self.parses_input() {
+            self.error = Some(ProtocolError::UnexpectedEof);
+            self.drop_pending_output_state();
+        }
     }
 
     fn result(&self) -> Result<(), ProtocolError> {
@@ -617,27 +698,14 @@ impl Connection {
         }
     }
 
-    fn process_all(&mut self) {
-        loop {
-            let before = self.events.len();
-            self.process();
-            if self.events.len() < EVENT_BATCH || self.events.len() == before {
-                break;
-            }
-            // Without an application to drain the queue (EOF), keep the parsed events.
-            if self.events.len() > EVENT_BATCH * 4 {
-                break;
-            }
-        }
-    }
-
     fn process(&mut self) {
-        while self.events.len() < EVENT_BATCH && self.accepts_input() {
+        while self.events.len() < EVENT_BATCH && self.parses_input() {
             match self.recv {
                 Recv::Header => {
-                    let (header, header_len) = match frame::decode_header(&self.rbuf[..self.filled]) {
+                    let (header, header_len) = match frame::decode_header(&self.rbuf[..self.filled])
+                    {
                         Ok(Some(parsed)) => parsed,
-                        Ok(None) => return,
+                        Ok(None) => return self.need_more(),
                         Err(e) => return self.fail(e),
                     };
                     let (len, check_utf8) = match self.check_header(&header) {
@@ -646,9 +714,19 @@ impl Connection {
                     };
                     self.rbuf.advance(header_len);
                     self.filled -= header_len;
-                    self.recv = Recv::Payload { header, len, done: 0, check_utf8 };
+                    self.recv = Recv::Payload {
+                        header,
+                        len,
+                        done: 0,
+                        check_utf8,
+                    };
                 }
-                Recv::Payload { header, len, done, check_utf8 } => {
+                Recv::Payload {
+                    header,
+                    len,
+                    done,
+                    check_utf8,
+                } => {
                     let avail = self.filled.min(len);
                     if avail > done {
                         let fresh = &mut self.rbuf[done..avail];
@@ -660,10 +738,15 @@ impl Connection {
                         if check_utf8 && self.utf8.feed(fresh).is_err() {
                             return self.fail(ProtocolError::InvalidUtf8);
                         }
-                        self.recv = Recv::Payload { header, len, done: avail, check_utf8 };
+                        self.recv = Recv::Payload {
+                            header,
+                            len,
+                            done: avail,
+                            check_utf8,
+                        };
                     }
                     if avail < len {
-                        return;
+                        return self.need_more();
                     }
                     let payload = self.rbuf.split_to(len);
                     self.filled -= len;
@@ -740,9 +823,16 @@ impl Connection {
     fn on_frame(&mut self, h: FrameHeader, payload: BytesMut) -> Result<(), ProtocolError> {
         match h.opcode {
             Opcode::Text | Opcode::Binary => {
-                let kind =
-                    if h.opcode == Opcode::Text { MessageKind::Text } else { MessageKind::Binary };
-                let msg = Incoming { kind, rsv: h.rsv, buf: payload };
+                let kind = if h.opcode == Opcode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                let msg = Incoming {
+                    kind,
+                    rsv: h.rsv,
+                    buf: payload,
+                };
                 if h.fin {
                     self.finish_message(msg)?;
                 } else {
@@ -776,17 +866,9 @@ impl Connection {
             }
             Opcode::Close => {
                 let frame = CloseFrame::parse(payload.freeze())?;
+                // Nothing after the Close is parsed; the echo is written when the event is
+                // polled (see `poll_event`).
                 self.close_received = true;
-                if !self.close_sent {
-                    // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
-                    // previously send a Close frame, the endpoint MUST send a Close frame in
-                    // response. (When sending a Close frame in response, the endpoint
-                    // typically echos the status code it received.)"
-                    let code = (frame.code != CloseCode::NO_STATUS).then_some(frame.code);
-                    self.write_close(code, "");
-                }
-                // The client now waits for the server to close TCP, but not forever.
-                self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
                 self.incoming = None;
                 self.events.push_back(Event::Close(frame));
             }
@@ -797,7 +879,10 @@ impl Connection {
     fn finish_message(&mut self, msg: Incoming) -> Result<(), ProtocolError> {
         let Incoming { kind, rsv, buf } = msg;
         let bytes = if rsv != 0 {
-            let ext = self.extension.as_mut().ok_or(ProtocolError::ReservedBits(rsv >> 4))?;
+            let ext = self
+                .extension
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBits(rsv >> 4))?;
             let decoded = ext.decode(rsv, buf, self.config.max_message_size)?;
             if kind == MessageKind::Text && core::str::from_utf8(&decoded).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
@@ -828,10 +913,16 @@ impl Connection {
         // SHOULD send a Close frame with an appropriate status code (Section 7.4)".
         if !self.close_sent {
             let mut reason = error.to_string();
-            reason.truncate(123);
+            let mut cut = reason.len().min(123);
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
             self.write_close(Some(error.close_code()), &reason);
         }
-        self.drop_pending_output_state();
+        self.pong_slot = None;
+        self.incoming = None;
+        self.pong_deadline = None;
         self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
     }
 
@@ -843,8 +934,13 @@ impl Connection {
 
     // ---------------------------------------------------------------- transmit internals
 
+    /// Whether nothing more may be sent: our Close is out, or the connection failed or ended.
+    fn send_closed(&self) -> bool {
+        self.close_sent || self.error.is_some() || self.eof || self.terminated
+    }
+
     fn check_can_send_data(&self) -> Result<(), UsageError> {
-        if self.close_sent {
+        if self.send_closed() {
             Err(UsageError::Closed)
         } else if self.outgoing.kind.is_some() {
             Err(UsageError::FragmentInProgress)
@@ -854,7 +950,7 @@ impl Connection {
     }
 
     fn check_control(&self, payload: &[u8]) -> Result<(), UsageError> {
-        if self.close_sent {
+        if self.send_closed() {
             Err(UsageError::Closed)
         } else if payload.len() > 125 {
             Err(UsageError::ControlPayloadTooLong(payload.len()))
@@ -873,7 +969,11 @@ impl Connection {
         let (rsv, encoded) = match self.extension.as_mut() {
             Some(ext) => {
                 let (rsv, out) = ext.encode(payload);
-                if rsv == 0 { (0, None) } else { (rsv, Some(out.freeze())) }
+                if rsv == 0 {
+                    (0, None)
+                } else {
+                    (rsv, Some(out.freeze()))
+                }
             }
             None => (0, None),
         };
@@ -881,31 +981,59 @@ impl Connection {
             Some(bytes) => (&bytes[..], encoded.clone()),
             None => (payload, shared),
         };
-        for_each_fragment(payload.len(), self.config.max_send_frame_size, |range, first, fin| {
-            let opcode = if first { data_opcode(kind) } else { Opcode::Continuation };
-            let rsv = if first { rsv } else { 0 };
-            let header = FrameHeader { fin, rsv, opcode, mask: None, payload_len: 0 };
-            match &shared {
-                Some(bytes) if self.role == Role::Server && range.len() >= ZERO_COPY_MIN => {
-                    let mut head = [0; MAX_HEADER_LEN];
-                    let header = FrameHeader { payload_len: range.len() as u64, ..header };
-                    let n = frame::encode_header(&mut head, &header);
-                    self.tx_tail.extend_from_slice(&head[..n]);
-                    self.tx_queued += n as u64;
-                    self.push_chunk(bytes.slice(range));
+        for_each_fragment(
+            payload.len(),
+            self.config.max_send_frame_size,
+            |range, first, fin| {
+                let opcode = if first {
+                    data_opcode(kind)
+                } else {
+                    Opcode::Continuation
+                };
+                let rsv = if first { rsv } else { 0 };
+                let header = FrameHeader {
+                    fin,
+                    rsv,
+                    opcode,
+                    mask: None,
+                    payload_len: 0,
+                };
+                match &shared {
+                    Some(bytes) if self.role == Role::Server && range.len() >= ZERO_COPY_MIN => {
+                        let mut head = [0; MAX_HEADER_LEN];
+                        let header = FrameHeader {
+                            payload_len: range.len() as u64,
+                            ..header
+                        };
+                        let n = frame::encode_header(&mut head, &header);
+                        self.tx_tail.extend_from_slice(&head[..n]);
+                        self.tx_queued += n as u64;
+                        self.push_chunk(bytes.slice(range));
+                    }
+                    _ => self.write(header, &payload[range]),
                 }
-                _ => self.write(header, &payload[range]),
-            }
-        });
+            },
+        );
         Ok(())
     }
 
     fn write_control(&mut self, opcode: Opcode, payload: &[u8]) {
-        let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: 0 };
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: 0,
+        };
         self.write(header, payload);
     }
 
     fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        // A Ping that arrived before this point is still owed its Pong (RFC 6455 §5.5.2);
+        // only later Pings are excused.
+        if let Some(payload) = self.pong_slot.take() {
+            self.write_control(Opcode::Pong, &payload);
+        }
         let mut body = [0u8; 125];
         let len = match code {
             Some(code) => {
@@ -972,7 +1100,11 @@ fn data_opcode(kind: MessageKind) -> Opcode {
 
 /// Calls `f(range, first, last)` for each fragment of a `len`-byte payload split at
 /// `max_frame` bytes; an empty payload is one empty fragment.
-fn for_each_fragment(len: usize, max_frame: u64, mut f: impl FnMut(core::ops::Range<usize>, bool, bool)) {
+fn for_each_fragment(
+    len: usize,
+    max_frame: u64,
+    mut f: impl FnMut(core::ops::Range<usize>, bool, bool),
+) {
     let step = usize::try_from(max_frame.max(1)).unwrap_or(usize::MAX);
     let mut start = 0;
     loop {
@@ -987,7 +1119,11 @@ fn for_each_fragment(len: usize, max_frame: u64, mut f: impl FnMut(core::ops::Ra
 
 /// Appends one frame, masking the payload copy when `mask` is given.
 fn write_frame(out: &mut BytesMut, header: FrameHeader, payload: &[u8], mask: Option<[u8; 4]>) {
-    let header = FrameHeader { mask, payload_len: payload.len() as u64, ..header };
+    let header = FrameHeader {
+        mask,
+        payload_len: payload.len() as u64,
+        ..header
+    };
     let mut head = [0; MAX_HEADER_LEN];
     let n = frame::encode_header(&mut head, &header);
     out.reserve(n + payload.len());

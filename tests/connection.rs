@@ -1,0 +1,664 @@
+//! The connection's frame-phase behaviour (RFC 6455 §5, §6): masking direction, Ping/Pong
+//! obligations, keepalive, prepared messages, both input paths, and the output queue.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use common::{
+    Clock, Rng, client, drain_events, drain_frames, drain_transmit, feed, op, parse_frames,
+    peek_transmit, server, text, to_client, to_server,
+};
+use rfc6455::frame::Opcode;
+use rfc6455::{
+    CloseCode, Config, Connection, Event, Extension, Message, PreparedMessage, ProtocolError, Role,
+    State, UsageError,
+};
+
+// ------------------------------------------------------------------------------ RFC vectors
+
+#[test]
+fn rfc6455_5_7_single_frame_masked_text_hello_from_client() {
+    let mut s = server(Config::default());
+    let wire = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    let (r, events, frames) = feed(&mut s, &wire);
+    assert_eq!((r, events, frames), (Ok(()), vec![text("Hello")], vec![]));
+
+    let mut c = client(Config::default());
+    c.send_text("Hello").unwrap();
+    assert_eq!(
+        drain_transmit(&mut c),
+        wire,
+        "fixed entropy reproduces §5.7 byte for byte"
+    );
+}
+
+#[test]
+fn rfc6455_5_7_single_frame_unmasked_text_hello_from_server() {
+    let wire = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    let mut s = server(Config::default());
+    s.send_text("Hello").unwrap();
+    assert_eq!(drain_transmit(&mut s), wire);
+    let mut c = client(Config::default());
+    let (r, events, _) = feed(&mut c, &wire);
+    assert_eq!((r, events), (Ok(()), vec![text("Hello")]));
+}
+
+#[test]
+fn rfc6455_5_7_fragmented_unmasked_hello() {
+    let mut c = client(Config::default());
+    let (r, events, _) = feed(
+        &mut c,
+        &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f],
+    );
+    assert_eq!((r, events), (Ok(()), vec![text("Hello")]));
+}
+
+#[test]
+fn rfc6455_5_7_unmasked_ping_and_masked_pong() {
+    // The server receives a masked Ping "Hello" and answers with the unmasked Pong of §5.7.
+    let mut s = server(Config::default());
+    let ping = [
+        0x89, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    s.receive(&ping).unwrap();
+    assert_eq!(
+        drain_events(&mut s),
+        [Event::Ping(Bytes::from_static(b"Hello"))]
+    );
+    assert_eq!(
+        drain_transmit(&mut s),
+        [0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+    );
+    // A client answers the unmasked Ping "Hello" with §5.7's masked Pong.
+    let mut c = client(Config::default());
+    c.receive(&[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
+        .unwrap();
+    assert_eq!(
+        drain_transmit(&mut c),
+        [
+            0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+        ]
+    );
+}
+
+#[test]
+fn rfc6455_5_7_binary_lengths_256_and_65536_use_extended_forms() {
+    let mut s = server(Config::default());
+    s.send_binary(&[0; 256]).unwrap();
+    let wire = drain_transmit(&mut s);
+    assert_eq!(&wire[..4], [0x82, 0x7E, 0x01, 0x00]);
+    s.send_binary(&vec![0; 65536]).unwrap();
+    let wire = drain_transmit(&mut s);
+    assert_eq!(&wire[..10], [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]);
+}
+
+// ------------------------------------------------------------------------------ frame rules
+
+#[test]
+fn rfc6455_5_1_server_fails_unmasked_frame_1002() {
+    let mut s = server(Config::default());
+    let (r, events, frames) = feed(&mut s, &to_client(true, op::TEXT, b"hi"));
+    assert_eq!(r, Err(ProtocolError::UnmaskedFrame));
+    assert_eq!(events, []);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].close_code(), Some(1002));
+    assert_eq!(frames[0].mask, None);
+}
+
+#[test]
+fn rfc6455_5_1_client_fails_masked_frame_1002() {
+    let mut c = client(Config::default());
+    let (r, _, frames) = feed(&mut c, &to_server(true, op::TEXT, b"hi"));
+    assert_eq!(r, Err(ProtocolError::MaskedFrame));
+    assert_eq!(frames[0].close_code(), Some(1002));
+    assert_eq!(frames[0].mask, Some(common::RFC_KEY));
+}
+
+#[test]
+fn rfc6455_5_2_reserved_bits_without_extension_fail_1002() {
+    for (bits, reported) in [(0x40, 0b100), (0x20, 0b010), (0x10, 0b001), (0x70, 0b111)] {
+        let mut s = server(Config::default());
+        let wire = common::frame_raw(true, bits, op::TEXT, b"x", Some(common::RFC_KEY));
+        let (r, _, frames) = feed(&mut s, &wire);
+        assert_eq!(r, Err(ProtocolError::ReservedBits(reported)));
+        assert_eq!(frames[0].close_code(), Some(1002));
+    }
+}
+
+#[test]
+fn rfc6455_5_2_reserved_opcodes_fail_1002() {
+    for opcode in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
+        let mut s = server(Config::default());
+        let (r, _, frames) = feed(&mut s, &to_server(true, opcode, b""));
+        assert_eq!(r, Err(ProtocolError::ReservedOpcode(opcode)));
+        assert_eq!(frames[0].close_code(), Some(1002));
+    }
+}
+
+#[test]
+fn rfc6455_7_1_7_errors_are_sticky_and_input_after_them_is_ignored() {
+    let mut s = server(Config::default());
+    let (r, _, _) = feed(&mut s, &to_server(true, 3, b""));
+    assert_eq!(r, Err(ProtocolError::ReservedOpcode(3)));
+    let (r, events, frames) = feed(&mut s, &to_server(true, op::PING, b"ignored"));
+    assert_eq!(
+        (r, events, frames),
+        (Err(ProtocolError::ReservedOpcode(3)), vec![], vec![])
+    );
+    assert_eq!(s.commit_read(0), Err(ProtocolError::ReservedOpcode(3)));
+    assert_eq!(s.receive_eof(), Err(ProtocolError::ReservedOpcode(3)));
+    assert_eq!(s.state(), State::Closed);
+    assert!(s.wants_shutdown(), "either side shuts down after a failure");
+}
+
+#[test]
+fn rfc6455_7_1_7_error_behind_many_events_is_reported_after_they_are_drained() {
+    // 40 pings then a bad frame, in one read: events already parsed still come out, then the
+    // error is reported and the Close (1002) follows the Pong.
+    let mut wire = Vec::new();
+    for i in 0..40u8 {
+        wire.extend(to_server(true, op::PING, &[i]));
+    }
+    wire.extend(to_server(true, 0xB, b""));
+    let mut s = server(Config::default());
+    let _ = s.receive(&wire);
+    let events = drain_events(&mut s);
+    assert_eq!(events.len(), 40);
+    assert_eq!(events[39], Event::Ping(Bytes::from_static(&[39])));
+    assert_eq!(s.error(), Some(ProtocolError::ReservedOpcode(0xB)));
+    assert_eq!(s.receive(b""), Err(ProtocolError::ReservedOpcode(0xB)));
+    let frames = drain_frames(&mut s);
+    assert_eq!(frames.last().unwrap().close_code(), Some(1002));
+    assert_eq!(
+        frames.iter().filter(|f| f.opcode == Opcode::Close).count(),
+        1
+    );
+}
+
+// ------------------------------------------------------------------------------ ping / pong
+
+#[test]
+fn rfc6455_5_5_2_ping_is_answered_with_identical_pong() {
+    let mut s = server(Config::default());
+    let (r, events, frames) = feed(&mut s, &to_server(true, op::PING, b"are you there"));
+    assert_eq!(r, Ok(()));
+    assert_eq!(events, [Event::Ping(Bytes::from_static(b"are you there"))]);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (frames[0].opcode, &frames[0].payload[..]),
+        (Opcode::Pong, &b"are you there"[..])
+    );
+
+    let mut c = client(Config::default());
+    let (_, _, frames) = feed(&mut c, &to_client(true, op::PING, &[0xAB; 125]));
+    assert_eq!(
+        (frames[0].opcode, frames[0].payload.clone()),
+        (Opcode::Pong, vec![0xAB; 125])
+    );
+    assert!(frames[0].mask.is_some());
+}
+
+#[test]
+fn rfc6455_5_5_2_auto_pong_off_leaves_the_answer_to_the_application() {
+    let mut s = server(Config::default().auto_pong(false));
+    let (r, events, frames) = feed(&mut s, &to_server(true, op::PING, b"manual"));
+    assert_eq!(r, Ok(()));
+    assert_eq!(events, [Event::Ping(Bytes::from_static(b"manual"))]);
+    assert_eq!(frames, []);
+    s.send_pong(b"manual").unwrap();
+    assert_eq!(
+        drain_transmit(&mut s),
+        [0x8a, 6, b'm', b'a', b'n', b'u', b'a', b'l']
+    );
+}
+
+#[test]
+fn rfc6455_5_5_3_received_pong_is_reported_and_not_answered() {
+    let mut s = server(Config::default());
+    let (r, events, frames) = feed(&mut s, &to_server(true, op::PONG, b"beat"));
+    assert_eq!(
+        (r, events, frames),
+        (
+            Ok(()),
+            vec![Event::Pong(Bytes::from_static(b"beat"))],
+            vec![]
+        )
+    );
+}
+
+#[test]
+fn rfc6455_5_5_3_ping_flood_queues_at_most_one_pong() {
+    const N: u32 = 10_000;
+    let mut wire = Vec::new();
+    for i in 0..N {
+        wire.extend(to_server(true, op::PING, &i.to_be_bytes()));
+    }
+    let mut s = server(Config::default());
+    let one_pong = 2 + 4;
+    // The application polls nothing and writes nothing.
+    assert_eq!(s.receive(&wire), Ok(()));
+    assert_eq!(s.transmit_len(), one_pong);
+    // Even once every Ping has been parsed, still only one Pong waits.
+    let mut seen = 0u32;
+    while let Some(event) = s.poll_event() {
+        assert_eq!(
+            event,
+            Event::Ping(Bytes::copy_from_slice(&seen.to_be_bytes()))
+        );
+        seen += 1;
+        assert_eq!(s.transmit_len(), one_pong, "after {seen} pings");
+    }
+    assert_eq!(seen, N);
+    // The first Pong answers the first Ping; once it is written, the latest Ping's answer
+    // replaces every Pong in between.
+    let frames = drain_frames(&mut s);
+    let payloads: Vec<Vec<u8>> = frames.iter().map(|f| f.payload.clone()).collect();
+    assert_eq!(
+        payloads,
+        [0u32.to_be_bytes().to_vec(), (N - 1).to_be_bytes().to_vec()]
+    );
+    assert!(frames.iter().all(|f| f.opcode == Opcode::Pong));
+}
+
+#[test]
+fn rfc6455_5_5_3_ping_flood_with_a_slow_writer_stays_bounded() {
+    // The application drains events but writes one byte at a time.
+    let mut wire = Vec::new();
+    for i in 0..10_000u32 {
+        wire.extend(to_server(true, op::PING, &i.to_be_bytes()));
+    }
+    let mut s = server(Config::default());
+    s.receive(&wire).unwrap();
+    let mut written = Vec::new();
+    let mut max_queued = 0;
+    loop {
+        let polled = s.poll_event().is_some();
+        max_queued = max_queued.max(s.transmit_len());
+        let chunk = s.pending_transmit();
+        if !chunk.is_empty() {
+            written.push(chunk[0]);
+            s.advance_transmit(1);
+        } else if !polled {
+            break;
+        }
+    }
+    assert!(max_queued <= 6, "queued {max_queued} bytes");
+    let frames = parse_frames(&written);
+    assert!(frames.len() < 10_000);
+    assert_eq!(frames.last().unwrap().payload, 9_999u32.to_be_bytes());
+}
+
+#[test]
+fn rfc6455_5_5_2_pong_does_not_jump_ahead_of_data_already_queued() {
+    let mut s = server(Config::default());
+    s.send_text("first").unwrap();
+    s.receive(&to_server(true, op::PING, b"p")).unwrap();
+    let frames = drain_frames(&mut s);
+    assert_eq!(
+        frames.iter().map(|f| f.opcode).collect::<Vec<_>>(),
+        [Opcode::Text, Opcode::Pong]
+    );
+}
+
+// ------------------------------------------------------------------------------ prepared
+
+#[test]
+fn rfc6455_5_1_send_prepared_works_on_server() {
+    let config = Config::default();
+    let message = Message::from("broadcast to everyone");
+    let prepared = PreparedMessage::new(&message, &config);
+    let mut a = server(config.clone());
+    let mut b = server(config.clone());
+    a.send_prepared(&prepared).unwrap();
+    b.send_prepared(&prepared).unwrap();
+    let mut reference = server(config);
+    reference.send_text("broadcast to everyone").unwrap();
+    let expected = drain_transmit(&mut reference);
+    assert_eq!(drain_transmit(&mut a), expected);
+    assert_eq!(drain_transmit(&mut b), expected);
+    let mut c = client(Config::default());
+    let (r, events, _) = feed(&mut c, &expected);
+    assert_eq!((r, events), (Ok(()), vec![Event::Message(message)]));
+}
+
+#[test]
+fn rfc6455_5_3_send_prepared_on_client_is_usage_error() {
+    let mut c = client(Config::default());
+    c.send_text("queued").unwrap();
+    let before = peek_transmit(&c);
+    let prepared = PreparedMessage::new(&Message::from("x"), &Config::default());
+    assert_eq!(
+        c.send_prepared(&prepared),
+        Err(UsageError::PreparedForServerOnly)
+    );
+    assert_eq!(peek_transmit(&c), before);
+}
+
+// ------------------------------------------------------------------------------ keepalive
+
+fn keepalive_server() -> (Connection, Clock) {
+    let config = Config::default()
+        .keepalive_interval(Some(Duration::from_secs(30)))
+        .keepalive_timeout(Duration::from_secs(20));
+    let mut s = server(config);
+    let clock = Clock::new();
+    clock.attach(&mut s);
+    (s, clock)
+}
+
+#[test]
+fn rfc6455_5_5_2_keepalive_ping_after_interval_without_input() {
+    let (mut s, mut clock) = keepalive_server();
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(30)));
+    clock.set(&mut s, Duration::from_secs(29));
+    assert_eq!(s.transmit_len(), 0);
+    assert_eq!(clock.fire_next(&mut s), Some(Duration::from_secs(30)));
+    let frames = drain_frames(&mut s);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (frames[0].opcode, &frames[0].payload[..]),
+        (Opcode::Ping, &b"keepalive"[..])
+    );
+    // Now the Pong deadline is what counts.
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(50)));
+    // A timely Pong clears it; the next Ping is due an interval after the Pong arrived.
+    clock.set(&mut s, Duration::from_secs(35));
+    let (r, events, _) = feed(&mut s, &to_server(true, op::PONG, b"keepalive"));
+    assert_eq!((r, events.len()), (Ok(()), 1));
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(65)));
+    clock.set(&mut s, Duration::from_secs(64));
+    assert_eq!(s.transmit_len(), 0);
+    clock.set(&mut s, Duration::from_secs(65));
+    assert_eq!(drain_frames(&mut s)[0].opcode, Opcode::Ping);
+    assert_eq!(s.error(), None);
+}
+
+#[test]
+fn rfc6455_5_5_2_keepalive_late_pong_fails_1011() {
+    let (mut s, mut clock) = keepalive_server();
+    clock.fire_next(&mut s);
+    drain_transmit(&mut s);
+    clock.set(&mut s, Duration::from_millis(49_999));
+    assert_eq!(s.error(), None);
+    assert_eq!(clock.fire_next(&mut s), Some(Duration::from_secs(50)));
+    assert_eq!(s.error(), Some(ProtocolError::KeepaliveTimeout));
+    let frames = drain_frames(&mut s);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].close_code(), Some(1011));
+    assert_eq!(s.state(), State::Closed);
+    // The Pong that arrives afterwards changes nothing.
+    let (r, _, frames) = feed(&mut s, &to_server(true, op::PONG, b"keepalive"));
+    assert_eq!((r, frames.len()), (Err(ProtocolError::KeepaliveTimeout), 0));
+}
+
+#[test]
+fn rfc6455_5_5_2_keepalive_any_input_postpones_the_ping() {
+    let (mut s, mut clock) = keepalive_server();
+    clock.set(&mut s, Duration::from_secs(20));
+    s.receive(&to_server(true, op::TEXT, b"busy")).unwrap();
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(50)));
+    clock.set(&mut s, Duration::from_secs(49));
+    assert_eq!(s.transmit_len(), 0);
+}
+
+#[test]
+fn rfc6455_5_5_2_keepalive_off_by_default_means_no_timer() {
+    let mut s = server(Config::default());
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(Duration::from_secs(1_000_000));
+    assert_eq!(s.transmit_len(), 0);
+}
+
+#[test]
+fn rfc6455_5_5_2_keepalive_stops_once_closing() {
+    let (mut s, mut clock) = keepalive_server();
+    s.send_close(CloseCode::NORMAL, "").unwrap();
+    drain_transmit(&mut s);
+    // Only the close timeout remains (10 s default).
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(10)));
+    clock.set(&mut s, Duration::from_secs(9));
+    assert_eq!(s.transmit_len(), 0, "no keepalive Ping after our Close");
+}
+
+// ------------------------------------------------------------------------------ input paths
+
+/// A stream exercising every receive path: all length forms, fragments, control frames, a
+/// Close, and bytes after the Close.
+fn varied_client_stream(rng: &mut Rng) -> Vec<u8> {
+    let mut c = Connection::client(
+        Config::default().max_send_frame_size(50_000),
+        common::seeded_entropy(5),
+    );
+    for len in [0usize, 1, 125, 126, 65_535, 65_536, 200_000] {
+        c.send_binary(&rng.bytes(len)).unwrap();
+        c.send_ping(&rng.bytes(len.min(125))).unwrap();
+        c.send_text(&"✓".repeat(len / 3)).unwrap();
+    }
+    c.send_fragment(rfc6455::MessageKind::Text, "a✓".as_bytes(), false)
+        .unwrap();
+    c.send_pong(b"between").unwrap();
+    c.send_fragment(rfc6455::MessageKind::Text, "b".as_bytes(), true)
+        .unwrap();
+    c.send_close(CloseCode(4001), "done").unwrap();
+    let mut wire = drain_transmit(&mut c);
+    wire.extend(to_server(true, op::TEXT, b"after close"));
+    wire
+}
+
+#[test]
+fn rfc6455_5_2_zero_copy_read_path_matches_receive() {
+    let mut rng = Rng::new(42);
+    let wire = varied_client_stream(&mut rng);
+
+    let mut whole = server(Config::default());
+    whole.receive(&wire).unwrap();
+    let expect_events = drain_events(&mut whole);
+    let expect_out = drain_transmit(&mut whole);
+    assert_eq!(expect_events.len(), 7 * 3 + 2 + 1);
+    assert_eq!(
+        expect_events.last(),
+        Some(&common::close_event(4001, "done"))
+    );
+
+    for seed in 0..4 {
+        let mut rng = Rng::new(seed);
+        let mut s = server(Config::default());
+        let mut at = 0;
+        let mut events = Vec::new();
+        while at < wire.len() {
+            let buf = s.read_buf();
+            assert!(!buf.is_empty());
+            let n = rng.size(buf.len().min(wire.len() - at));
+            buf[..n].copy_from_slice(&wire[at..at + n]);
+            s.commit_read(n).unwrap();
+            at += n;
+            if rng.chance(1, 2) {
+                events.extend(drain_events(&mut s));
+            }
+        }
+        events.extend(drain_events(&mut s));
+        assert_eq!(events, expect_events, "seed {seed}");
+        assert_eq!(drain_transmit(&mut s), expect_out, "seed {seed}");
+        assert_eq!(s.state(), State::Closed);
+    }
+}
+
+#[test]
+fn rfc6455_5_2_zero_copy_read_path_reports_errors_like_receive() {
+    let mut wire = to_server(true, op::TEXT, b"ok");
+    wire.extend(to_server(true, op::TEXT, b"bad \xff utf-8"));
+    let mut a = server(Config::default());
+    let ra = a.receive(&wire);
+    let mut b = server(Config::default());
+    let buf = b.read_buf();
+    buf[..wire.len()].copy_from_slice(&wire);
+    let rb = b.commit_read(wire.len());
+    assert_eq!(ra, Err(ProtocolError::InvalidUtf8));
+    assert_eq!(rb, ra);
+    assert_eq!(drain_events(&mut a), drain_events(&mut b));
+    assert_eq!(drain_transmit(&mut a), drain_transmit(&mut b));
+}
+
+#[test]
+fn rfc6455_5_2_read_buf_is_never_empty() {
+    let mut s = server(Config::default());
+    assert!(s.read_buf().len() >= 4096);
+    // A header announcing 1 MiB, then fill every byte of room offered, twice: room is always
+    // offered again, and a full frame eventually completes.
+    let head = common::header_only(true, op::BINARY, 1 << 20, Some(common::RFC_KEY));
+    let buf = s.read_buf();
+    buf[..head.len()].copy_from_slice(&head);
+    s.commit_read(head.len()).unwrap();
+    let mut payload = 0usize;
+    while payload < 1 << 20 {
+        let room = s.read_buf().len();
+        assert!(room > 0);
+        let n = room.min((1 << 20) - payload);
+        s.commit_read(n).unwrap();
+        payload += n;
+    }
+    assert!(!s.read_buf().is_empty());
+    let events = drain_events(&mut s);
+    assert_eq!(events.len(), 1);
+    let Event::Message(Message::Binary(data)) = &events[0] else {
+        panic!("not binary")
+    };
+    assert_eq!(data.len(), 1 << 20);
+}
+
+// ------------------------------------------------------------------------------ output queue
+
+#[test]
+fn rfc6455_5_2_transmit_chunks_and_pending_transmit_agree() {
+    let mut s = server(Config::default());
+    s.send_text("small").unwrap();
+    // Large `send` payloads are queued by reference: several chunks.
+    s.send(Message::Binary(Bytes::from(vec![3u8; 40_000])))
+        .unwrap();
+    s.send_ping(b"p").unwrap();
+    let gathered = peek_transmit(&s);
+    assert!(s.transmit_chunks().count() >= 2);
+    let mut written = Vec::new();
+    let mut rng = Rng::new(1);
+    while s.transmit_len() > 0 {
+        let chunk = s.pending_transmit();
+        let n = rng.range(1, chunk.len());
+        written.extend_from_slice(&chunk[..n]);
+        let before = s.transmit_len();
+        s.advance_transmit(n);
+        assert_eq!(s.transmit_len(), before - n as u64);
+    }
+    assert_eq!(written, gathered);
+    let frames = parse_frames(&written);
+    assert_eq!(
+        frames.iter().map(|f| f.opcode).collect::<Vec<_>>(),
+        [Opcode::Text, Opcode::Binary, Opcode::Ping]
+    );
+    // Over-advancing is clamped, not a panic.
+    s.advance_transmit(100);
+    assert_eq!(s.transmit_len(), 0);
+}
+
+#[test]
+fn rfc6455_5_1_roles_and_initial_state() {
+    let s = server(Config::default());
+    let c = client(Config::default());
+    assert_eq!((s.role(), c.role()), (Role::Server, Role::Client));
+    for conn in [&s, &c] {
+        assert_eq!(conn.state(), State::Open);
+        assert!(!conn.close_sent() && !conn.close_received() && !conn.is_closed());
+        assert!(!conn.wants_shutdown() && !conn.is_terminated());
+        assert_eq!((conn.error(), conn.transmit_len()), (None, 0));
+    }
+}
+
+// ------------------------------------------------------------------------------ extensions
+
+/// An extension that claims RSV1 and rejects every message with a long non-ASCII reason.
+struct Rejecting;
+
+impl Extension for Rejecting {
+    fn reserved_bits(&self) -> u8 {
+        rfc6455::frame::RSV1
+    }
+    fn decode(
+        &mut self,
+        _rsv: u8,
+        _payload: BytesMut,
+        _max: u64,
+    ) -> Result<BytesMut, ProtocolError> {
+        // "extension failed: " is 18 bytes; 104 ASCII bytes put byte 123 inside "é".
+        const REASON: &str = concat!(
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "ééé"
+        );
+        Err(ProtocolError::Extension(REASON))
+    }
+    fn encode(&mut self, payload: &[u8]) -> (u8, BytesMut) {
+        (0, BytesMut::from(payload))
+    }
+}
+
+#[test]
+fn rfc6455_7_1_7_extension_error_with_long_non_ascii_reason_fails_1007_without_panic() {
+    let mut s = server(Config::default()).with_extension(Box::new(Rejecting));
+    let wire = common::frame_raw(
+        true,
+        0x40,
+        op::BINARY,
+        b"compressed?",
+        Some(common::RFC_KEY),
+    );
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.receive(&wire)));
+    let r = r.expect("the core panicked while truncating the close reason");
+    assert!(matches!(r, Err(ProtocolError::Extension(_))));
+    let frames = drain_frames(&mut s);
+    let (code, reason) = frames[0].close().unwrap();
+    assert_eq!(code, 1007);
+    assert!(reason.len() <= 123);
+    assert!(
+        std::str::from_utf8(reason).is_ok(),
+        "close reason must stay UTF-8"
+    );
+}
+
+#[test]
+fn rfc6455_5_2_extension_rsv_bits_accepted_only_on_first_frame() {
+    struct Identity;
+    impl Extension for Identity {
+        fn reserved_bits(&self) -> u8 {
+            rfc6455::frame::RSV1
+        }
+        fn decode(&mut self, _: u8, p: BytesMut, _: u64) -> Result<BytesMut, ProtocolError> {
+            Ok(p)
+        }
+        fn encode(&mut self, p: &[u8]) -> (u8, BytesMut) {
+            (rfc6455::frame::RSV1, BytesMut::from(p))
+        }
+    }
+    let mut s = server(Config::default()).with_extension(Box::new(Identity));
+    let mut wire = common::frame_raw(false, 0x40, op::TEXT, b"he", Some(common::RFC_KEY));
+    wire.extend(to_server(true, op::CONT, b"llo"));
+    let (r, events, _) = feed(&mut s, &wire);
+    assert_eq!((r, events), (Ok(()), vec![text("hello")]));
+    // RSV1 on a continuation frame is not claimed (RFC 7692 §6.1).
+    let mut wire = common::frame_raw(false, 0x40, op::TEXT, b"he", Some(common::RFC_KEY));
+    wire.extend(common::frame_raw(
+        true,
+        0x40,
+        op::CONT,
+        b"llo",
+        Some(common::RFC_KEY),
+    ));
+    let (r, _, frames) = feed(&mut s, &wire);
+    assert_eq!(r, Err(ProtocolError::ReservedBits(0b100)));
+    assert_eq!(frames[0].close_code(), Some(1002));
+    // Outgoing messages carry the bit the extension returns.
+    let mut s = server(Config::default()).with_extension(Box::new(Identity));
+    s.send_text("x").unwrap();
+    assert_eq!(drain_transmit(&mut s), [0xC1, 1, b'x']);
+}
