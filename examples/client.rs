@@ -1,0 +1,105 @@
+//! A command-line client, like `websocat`: each line of stdin is sent as a message, and every
+//! message received is printed on stdout. On end of input it closes cleanly and exits.
+//!
+//! `cargo run --release --example client -- ws://HOST:PORT/PATH [--binary] [--protocol NAME]
+//! [-H 'Name: value']...`
+
+use rfc6455::handshake::ClientRequest;
+use rfc6455::{CloseCode, Config, Message, sync};
+use std::io::{BufRead, Write};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("client: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut uri = None;
+    let mut binary = false;
+    let mut protocols = Vec::new();
+    let mut headers = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--binary" => binary = true,
+            "--protocol" => protocols.push(args.next().ok_or("--protocol needs a name")?),
+            "-H" => {
+                let header = args.next().ok_or("-H needs 'Name: value'")?;
+                let (name, value) = header.split_once(':').ok_or("-H needs 'Name: value'")?;
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            _ if uri.is_none() => uri = Some(arg),
+            other => return Err(format!("unexpected argument {other:?}").into()),
+        }
+    }
+    let uri =
+        uri.ok_or("usage: client ws://HOST:PORT/PATH [--binary] [--protocol P] [-H 'N: v']")?;
+    let mut request = ClientRequest::new(&uri)?;
+    for protocol in &protocols {
+        request = request.protocol(protocol);
+    }
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let (mut ws, response) = sync::connect_with(request, Config::default())?;
+    if let Some(protocol) = response.protocol() {
+        eprintln!("client: subprotocol {protocol}");
+    }
+
+    // stdin is read on its own thread; the socket is served here between lines.
+    let (lines, input) = mpsc::channel::<Option<String>>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines.send(Some(line)).is_err() {
+                return;
+            }
+        }
+        let _ = lines.send(None);
+    });
+
+    let stdout = std::io::stdout();
+    let mut closing = false;
+    loop {
+        match if closing {
+            Err(mpsc::TryRecvError::Empty)
+        } else {
+            input.try_recv()
+        } {
+            Ok(Some(line)) => {
+                if binary {
+                    ws.send_binary(line.as_bytes())?;
+                } else {
+                    ws.send_text(&line)?;
+                }
+                continue;
+            }
+            Ok(None) | Err(mpsc::TryRecvError::Disconnected) => {
+                // Keep printing what the server still sends until it answers our Close.
+                ws.send_close(CloseCode::NORMAL, "")?;
+                closing = true;
+            }
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        match ws.recv_timeout(Duration::from_millis(20)) {
+            Ok(Some(message)) => {
+                let mut out = stdout.lock();
+                match message {
+                    Message::Text(text) => writeln!(out, "{text}")?,
+                    Message::Binary(data) => {
+                        out.write_all(&data)?;
+                        writeln!(out)?;
+                    }
+                }
+                out.flush()?;
+            }
+            Ok(None) => return Ok(()),
+            Err(rfc6455::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
