@@ -40,6 +40,10 @@ pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+#[cfg(feature = "std")]
+pub mod sync;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
@@ -48,8 +52,14 @@ pub use connection::{Connection, Event, PreparedMessage, Role, State};
 pub use entropy::Entropy;
 #[cfg(feature = "std")]
 pub use entropy::OsEntropy;
-pub use error::{HandshakeError, ProtocolError, UsageError};
 #[cfg(feature = "std")]
 pub use error::Error;
+pub use error::{HandshakeError, ProtocolError, UsageError};
 pub use extension::Extension;
+pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
 pub use message::{Message, MessageKind, Utf8Bytes};
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

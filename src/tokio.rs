@@ -1,0 +1,347 @@
+//! The tokio adapter (feature `tokio`): the blocking adapter's API as `async` methods over any
+//! `AsyncRead + AsyncWrite + Unpin` stream, plus [`Stream`] / [`Sink`] impls and a
+//! [`split`](WebSocket::split) into halves that two tasks can drive at once.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rfc6455::Error> {
+//! use rfc6455::{CloseCode, tokio as ws};
+//! let (mut socket, _response) = ws::connect("ws://127.0.0.1:9001/").await?;
+//! socket.send_text("hello").await?;
+//! while let Some(message) = socket.recv().await? {
+//!     println!("{message:?}");
+//!     socket.close(CloseCode::NORMAL, "done").await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Like the blocking adapter this is a loop that pumps the sans-IO [`Connection`]; every
+//! protocol decision (Pong replies, Close echoes, failure codes, timers) is the core's.
+//!
+//! # Timers
+//!
+//! The handshake timeout, the close timeout and keepalive are the core's timers. The adapter
+//! measures time with [`tokio::time::Instant`] from the instant the
+//! handshake started (so tokio's paused test clock drives them), sleeps until the core's
+//! `poll_timeout` alongside every read, and calls `handle_timeout` on every wake. Timers fire
+//! while [`recv`](WebSocket::recv) (or the [`ReadHalf`], or the [`Stream`]) is being polled:
+//! keep a task reading, as any WebSocket application must to see Pings and Close frames.
+//!
+//! # Back-pressure
+//!
+//! [`Sink::poll_ready`] applies [`Config::write_buffer_high_water`] (default 1 MiB): while
+//! more than that many bytes are queued it writes and returns `Pending` until the queue is at
+//! or below the mark, so a peer that never reads holds at most the mark plus one message of
+//! our memory. The `send*` methods queue their message and then wait until everything queued
+//! has been written.
+//!
+//! # Split halves without a waker shim
+//!
+//! [`WebSocket::split`] shares the state in an `Arc<std::sync::Mutex<_>>`, locked only inside
+//! `poll` calls (never across an `.await`). Each task registers its own waker, each on one
+//! direction of the stream: the reader on read readiness (and the timer), the writer on write
+//! readiness. No waker merges the two tasks.
+//!
+//! The reader still has writes to make (the automatic Pong, the Close echo, the failure Close,
+//! keepalive Pings, the final shutdown). It makes them itself, choosing whose waker the write
+//! registers so the writer's registration is never stolen:
+//!
+//! * the writer half is idle: the reader writes with its own waker, so if the transport is
+//!   full the reader is woken when it drains and finishes the write;
+//! * the writer is parked on write readiness (its last poll returned `Pending`): the reader
+//!   writes with the *writer's* waker, so the transport's write registration stays the
+//!   writer's. The writer, once woken, writes everything queued (the reader's frames
+//!   included), then wakes the reader if it was waiting for that write; and if the reader's
+//!   attempt made progress, it wakes the writer, which may be waiting for that room.
+//!
+//! The writer half's `async` methods clear the "parked" mark when their future is dropped. A
+//! bare [`Sink`] poll that returned `Pending` and is never polled again leaves it set: the
+//! reader's queued frames then go out at its next wake (the peer's next frame, a timer) or the
+//! writer's next call.
+//!
+//! # Cancel safety
+//!
+//! All state lives in the [`WebSocket`] (or the shared halves), never in a future:
+//!
+//! * [`recv`](WebSocket::recv), [`recv_event`](WebSocket::recv_event), [`Stream::poll_next`]:
+//!   cancel safe. An event is taken from the core only in the poll that returns it, so
+//!   dropping the future (e.g. losing a `tokio::select!`) loses no message and duplicates none;
+//!   bytes already read stay buffered in the core for the next call.
+//! * `send`, `send_text`, `send_binary`, `send_prepared`, `send_fragment`, `ping`: the message is
+//!   queued, exactly once, during the first poll (an invalid one returns its error there). If
+//!   the future is dropped after that, the message stays queued and goes out, once, with the
+//!   next `send*`, `flush`, `close` or `recv` (which writes the queue as it reads). A future
+//!   dropped before its first poll queues nothing.
+//! * [`flush`](WebSocket::flush): cancel safe; partial writes are accounted in the core, so no
+//!   byte is written twice or skipped.
+//! * [`close`](WebSocket::close): the Close frame is queued during the first poll; dropping the
+//!   future then abandons only the wait for the peer's Close (a later `recv` completes the
+//!   handshake and returns `Ok(None)`; calling `close` again is a [`UsageError::Closed`]).
+//! * [`connect`], [`connect_with`], [`client`], [`accept`], [`accept_with`]: not cancel safe;
+//!   dropping them abandons the handshake and the stream.
+
+mod handshake;
+mod pump;
+mod split;
+
+pub use handshake::{accept, accept_with, client, connect, connect_with};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
+
+use crate::close::CloseCode;
+use crate::config::Config;
+use crate::connection::{Connection, Event, PreparedMessage, Role};
+use crate::entropy::default_entropy;
+use crate::error::{Error, UsageError};
+use crate::message::{Message, MessageKind};
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::time::Instant;
+use futures_core::Stream;
+use futures_sink::Sink;
+use pump::Inner;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+// ------------------------------------------------------------------ WebSocket
+
+/// A WebSocket over an async stream.
+///
+/// Also a [`Stream`] of received messages (ending after a clean close; an error is its last
+/// item) and a [`Sink`] of messages to send (see the module docs for back-pressure).
+pub struct WebSocket<S> {
+    inner: Inner<S>,
+}
+
+impl<S: core::fmt::Debug> core::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("stream", &self.inner.stream)
+            .field("connection", &self.inner.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a stream whose handshake happened elsewhere, with a core [`Connection`] (which
+    /// may already hold bytes read past the HTTP head, fed with `Connection::receive`).
+    #[must_use]
+    pub fn from_connection(stream: S, conn: Connection) -> Self {
+        Self::new(stream, conn, Instant::now())
+    }
+
+    /// Wraps a stream upgraded elsewhere (hyper, axum): `leftover` holds the bytes the
+    /// upgrading server (or client) read past the HTTP head; they are fed to the connection
+    /// first. A client connection masks with the OS CSPRNG.
+    ///
+    /// If `leftover` already breaks the protocol, the first `recv` reports it (and the Close
+    /// frame with its code is sent).
+    #[must_use]
+    pub fn from_upgraded(stream: S, role: Role, config: Config, leftover: &[u8]) -> Self {
+        let mut conn = match role {
+            Role::Server => Connection::server(config),
+            Role::Client => Connection::client(config, default_entropy()),
+        };
+        // Errors are sticky in the core; `recv` reports them.
+        let _ = conn.receive(leftover);
+        Self::from_connection(stream, conn)
+    }
+
+    fn new(stream: S, conn: Connection, start: Instant) -> Self {
+        Self {
+            inner: Inner::new(stream, conn, start),
+        }
+    }
+
+    /// The sans-IO connection (state, role, config, queued bytes).
+    #[must_use]
+    pub const fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    /// The stream.
+    #[must_use]
+    pub const fn get_ref(&self) -> &S {
+        &self.inner.stream
+    }
+
+    /// The stream, mutably (reading or writing it directly corrupts the connection).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner.stream
+    }
+
+    async fn queue_then_flush(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), Error> {
+        self.inner.queue(command)?;
+        self.flush().await
+    }
+
+    /// Queues a message and waits until everything queued is written.
+    ///
+    /// Cancel safety: the message is queued exactly once at the first poll; if the future is
+    /// dropped later, it is still sent (once) by the next `send*`, `flush`, `close` or `recv`.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] after close (nothing queued); [`Error::Io`] on transport failure.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        self.queue_then_flush(|c| c.send(message.into())).await
+    }
+
+    /// Sends a text message.
+    ///
+    /// Cancel safety: as [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.queue_then_flush(|c| c.send_text(text)).await
+    }
+
+    /// Sends a binary message.
+    ///
+    /// Cancel safety: as [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.queue_then_flush(|c| c.send_binary(data)).await
+    }
+
+    /// Sends a message encoded once for many connections (server only).
+    ///
+    /// Cancel safety: as [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); [`UsageError::PreparedForServerOnly`] on a client.
+    pub async fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
+        self.queue_then_flush(|c| c.send_prepared(prepared)).await
+    }
+
+    /// Sends one fragment of a message (see `Connection::send_fragment`).
+    ///
+    /// Cancel safety: as [`send`](Self::send) (the fragment is queued at the first poll).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), plus the fragment rules of `Connection::send_fragment`.
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.queue_then_flush(|c| c.send_fragment(kind, data, fin))
+            .await
+    }
+
+    /// Sends a Ping.
+    ///
+    /// Cancel safety: as [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); payloads over 125 bytes are a usage error.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.queue_then_flush(|c| c.send_ping(payload)).await
+    }
+
+    /// Receives the next message. Pings are answered automatically; Pongs are skipped.
+    /// Returns `Ok(None)` once the closing handshake has completed (and the stream is shut
+    /// down). Also drives the timers and writes what is queued.
+    ///
+    /// Cancel safety: cancel safe; a dropped future loses and duplicates no message.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the peer broke the protocol (the Close frame with its code
+    /// has been sent), the keepalive Pong was late (1011), or the stream ended without a Close
+    /// ([`ProtocolError::UnexpectedEof`](crate::ProtocolError::UnexpectedEof), 1006);
+    /// [`Error::Io`] on transport failure.
+    pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| self.inner.poll_recv_message(cx)).await
+    }
+
+    /// Receives the next event (messages, Pings, Pongs, the peer's Close).
+    /// Returns `Ok(None)` once the closing handshake has completed.
+    ///
+    /// Cancel safety: cancel safe, as [`recv`](Self::recv).
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
+        poll_fn(|cx| self.inner.poll_recv_event(cx)).await
+    }
+
+    /// Starts the closing handshake and waits for the peer's Close and the end of the stream
+    /// (bounded by `Config::close_timeout`); messages that arrive meanwhile are discarded.
+    ///
+    /// Cancel safety: the Close frame is queued at the first poll; dropping the future later
+    /// abandons only the wait (a later `recv` finishes the handshake and returns `Ok(None)`).
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for an invalid code or reason, or if already closing;
+    /// [`Error::Io`] on transport failure.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.queue(|c| c.send_close(code, reason))?;
+        loop {
+            match self.recv_event().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err(Error::Protocol(_)) if self.inner.conn.close_sent() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes everything queued and flushes the stream.
+    ///
+    /// Cancel safety: cancel safe; what was written is accounted, the rest stays queued.
+    ///
+    /// # Errors
+    /// [`Error::Io`] on transport failure.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_flush_all(cx)).await?;
+        Ok(())
+    }
+
+    /// Splits into a reading and a writing half that two tasks can drive at once (see the
+    /// module docs); [`ReadHalf::reunite`] puts them back together.
+    #[must_use]
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        split::split(self.inner)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    /// The next message, as [`WebSocket::recv`]; `None` after a clean close. An error is the
+    /// last item. Cancel safe.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().inner.poll_next_message(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    /// Ready once at most `Config::write_buffer_high_water` bytes are queued; above it,
+    /// writes and returns `Pending` until the queue has drained to the mark.
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_ready_to_queue(cx)
+    }
+
+    /// Queues the message (nothing is written until a flush, or the next `poll_ready` above
+    /// the high-water mark).
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.get_mut().inner.queue(|c| c.send(item))
+    }
+
+    /// Writes everything queued and flushes the stream.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_flush_all(cx).map_err(Error::from)
+    }
+
+    /// Queues a Close (1000) unless one was sent, writes everything, and shuts down the write
+    /// half when the core says so. The handshake completes as the `Stream` side is read.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_close_sink(cx)
+    }
+}
