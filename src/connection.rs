@@ -95,6 +95,8 @@ impl PreparedMessage {
 /// Most events processed ahead of the application: parsing pauses here, so a read full of
 /// tiny frames costs queue memory in proportion to this, not to the read.
 const EVENT_BATCH: usize = 32;
+/// Queued output above which Pongs coalesce into one slot.
+const PONG_BACKLOG: u64 = 8 << 10;
 /// Smallest and largest spare room `read_buf` offers.
 const READ_MIN: usize = 4096;
 const READ_MAX: usize = 1 << 20;
@@ -150,6 +152,8 @@ pub struct Connection {
     recv: Recv,
     incoming: Option<Incoming>,
     utf8: Utf8Validator,
+    /// An error the parser found behind events the application has not taken yet.
+    pending_error: Option<ProtocolError>,
     events: VecDeque<Event>,
     // Transmit side: frozen chunks first, then the tail being written into.
     tx: VecDeque<Bytes>,
@@ -157,7 +161,6 @@ pub struct Connection {
     tx_queued: u64,
     tx_sent: u64,
     pong_slot: Option<Bytes>,
-    pong_end: u64,
     outgoing: OutgoingFragments,
     // Closing.
     close_sent: bool,
@@ -209,13 +212,13 @@ impl Connection {
             recv: Recv::Header,
             incoming: None,
             utf8: Utf8Validator::new(),
+            pending_error: None,
             events: VecDeque::new(),
             tx: VecDeque::new(),
             tx_tail: BytesMut::new(),
             tx_queued: 0,
             tx_sent: 0,
             pong_slot: None,
-            pong_end: 0,
             outgoing: OutgoingFragments::default(),
             close_sent: false,
             close_received: false,
@@ -382,12 +385,19 @@ impl Connection {
     // ---------------------------------------------------------------- outputs
 
     /// The next event, if any.
-    #[must_use]
     ///
-    /// The peer's Close is echoed when its event is returned here, not when it is parsed, so
-    /// the application can still answer the messages that arrived before it.
+    /// Protocol events take effect in the order the peer sent them, when they are returned
+    /// here: the peer's Close is echoed, and a protocol error found further along the input
+    /// fails the connection, only once the application has taken every message that arrived
+    /// before it, so it can still answer them (Autobahn counts an unanswered earlier message
+    /// as NON-STRICT).
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.events.is_empty() {
+            if let Some(error) = self.pending_error.take() {
+                self.fail(error);
+                return None;
+            }
             self.process();
         }
         let event = self.events.pop_front()?;
@@ -674,7 +684,7 @@ impl Connection {
 
     /// Whether buffered bytes are still parsed.
     fn parses_input(&self) -> bool {
-        self.error.is_none() && !self.close_received
+        self.error.is_none() && self.pending_error.is_none() && !self.close_received
     }
 
     /// The parser needs more bytes: after EOF there are none, so the connection ended
@@ -682,8 +692,16 @@ impl Connection {
     /// to be 1006").
     fn need_more(&mut self) {
         if self.eof && self.parses_input() {
-            self.error = Some(ProtocolError::UnexpectedEof);
-            self.drop_pending_output_state();
+            self.parse_failed(ProtocolError::UnexpectedEof);
+        }
+    }
+
+    /// The parser found `error`: fail now, or once the events before it are taken.
+    fn parse_failed(&mut self, error: ProtocolError) {
+        if self.events.is_empty() {
+            self.fail(error);
+        } else {
+            self.pending_error = Some(error);
         }
     }
 
@@ -706,11 +724,11 @@ impl Connection {
                     {
                         Ok(Some(parsed)) => parsed,
                         Ok(None) => return self.need_more(),
-                        Err(e) => return self.fail(e),
+                        Err(e) => return self.parse_failed(e),
                     };
                     let (len, check_utf8) = match self.check_header(&header) {
                         Ok(ok) => ok,
-                        Err(e) => return self.fail(e),
+                        Err(e) => return self.parse_failed(e),
                     };
                     self.rbuf.advance(header_len);
                     self.filled -= header_len;
@@ -736,7 +754,7 @@ impl Connection {
                         // RFC 6455 §8.1: invalid UTF-8 fails the connection; checking each
                         // chunk as it arrives catches it before the frame ends.
                         if check_utf8 && self.utf8.feed(fresh).is_err() {
-                            return self.fail(ProtocolError::InvalidUtf8);
+                            return self.parse_failed(ProtocolError::InvalidUtf8);
                         }
                         self.recv = Recv::Payload {
                             header,
@@ -752,7 +770,7 @@ impl Connection {
                     self.filled -= len;
                     self.recv = Recv::Header;
                     if let Err(e) = self.on_frame(header, payload) {
-                        return self.fail(e);
+                        return self.parse_failed(e);
                     }
                 }
             }
@@ -908,10 +926,12 @@ impl Connection {
             return;
         }
         self.error = Some(error);
+        self.pending_error = None;
         // RFC 6455 §7.1.7: "If _The WebSocket Connection is Established_ prior to the point
         // where the endpoint is required to _Fail the WebSocket Connection_, the endpoint
         // SHOULD send a Close frame with an appropriate status code (Section 7.4)".
-        if !self.close_sent {
+        // After EOF there is no one to send a Close to (1006 is never on the wire).
+        if !self.close_sent && error != ProtocolError::UnexpectedEof {
             let mut reason = error.to_string();
             let mut cut = reason.len().min(123);
             while !reason.is_char_boundary(cut) {
@@ -1052,16 +1072,15 @@ impl Connection {
         self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
     }
 
-    /// Queues the newest unanswered Ping's Pong once no earlier Pong is still unsent, so a
-    /// Ping flood costs at most one queued Pong (RFC 6455 §5.5.3 allows answering only the
-    /// most recent Ping).
+    /// Queues the Pong for the newest Ping unless output is backed up: every Ping is
+    /// answered while the peer reads, but a Ping flood while it does not costs one slot, not
+    /// a growing queue (RFC 6455 §5.5.3 allows answering only the most recent Ping).
     fn flush_pong(&mut self) {
-        if self.tx_sent < self.pong_end || self.close_sent {
+        if self.transmit_len() > PONG_BACKLOG || self.close_sent {
             return;
         }
         if let Some(payload) = self.pong_slot.take() {
             self.write_control(Opcode::Pong, &payload);
-            self.pong_end = self.tx_queued;
         }
     }
 

@@ -231,18 +231,17 @@ fn rfc6455_5_5_3_received_pong_is_reported_and_not_answered() {
 }
 
 #[test]
-fn rfc6455_5_5_3_ping_flood_queues_at_most_one_pong() {
+fn rfc6455_5_5_3_ping_flood_keeps_the_pong_backlog_bounded() {
     const N: u32 = 10_000;
+    // Pongs coalesce once 8 KiB of output waits (PONG_BACKLOG in the core).
+    const BOUND: u64 = (8 << 10) + 2 + 4;
     let mut wire = Vec::new();
     for i in 0..N {
         wire.extend(to_server(true, op::PING, &i.to_be_bytes()));
     }
     let mut s = server(Config::default());
-    let one_pong = 2 + 4;
-    // The application polls nothing and writes nothing.
+    // The application writes nothing.
     assert_eq!(s.receive(&wire), Ok(()));
-    assert_eq!(s.transmit_len(), one_pong);
-    // Even once every Ping has been parsed, still only one Pong waits.
     let mut seen = 0u32;
     while let Some(event) = s.poll_event() {
         assert_eq!(
@@ -250,18 +249,21 @@ fn rfc6455_5_5_3_ping_flood_queues_at_most_one_pong() {
             Event::Ping(Bytes::copy_from_slice(&seen.to_be_bytes()))
         );
         seen += 1;
-        assert_eq!(s.transmit_len(), one_pong, "after {seen} pings");
+        assert!(
+            s.transmit_len() <= BOUND,
+            "after {seen} pings: {}",
+            s.transmit_len()
+        );
     }
     assert_eq!(seen, N);
-    // The first Pong answers the first Ping; once it is written, the latest Ping's answer
-    // replaces every Pong in between.
+    // Early Pings are answered one by one; once output backs up, the latest Ping's answer
+    // replaces every Pong in between, and goes out when the backlog drains.
     let frames = drain_frames(&mut s);
-    let payloads: Vec<Vec<u8>> = frames.iter().map(|f| f.payload.clone()).collect();
-    assert_eq!(
-        payloads,
-        [0u32.to_be_bytes().to_vec(), (N - 1).to_be_bytes().to_vec()]
-    );
     assert!(frames.iter().all(|f| f.opcode == Opcode::Pong));
+    assert!(frames.len() < N as usize, "{} pongs", frames.len());
+    assert_eq!(frames[0].payload, 0u32.to_be_bytes());
+    assert_eq!(frames[1].payload, 1u32.to_be_bytes());
+    assert_eq!(frames.last().unwrap().payload, (N - 1).to_be_bytes());
 }
 
 #[test]
@@ -286,7 +288,7 @@ fn rfc6455_5_5_3_ping_flood_with_a_slow_writer_stays_bounded() {
             break;
         }
     }
-    assert!(max_queued <= 6, "queued {max_queued} bytes");
+    assert!(max_queued <= (8 << 10) + 6, "queued {max_queued} bytes");
     let frames = parse_frames(&written);
     assert!(frames.len() < 10_000);
     assert_eq!(frames.last().unwrap().payload, 9_999u32.to_be_bytes());
@@ -497,9 +499,12 @@ fn rfc6455_5_2_zero_copy_read_path_reports_errors_like_receive() {
     let buf = b.read_buf();
     buf[..wire.len()].copy_from_slice(&wire);
     let rb = b.commit_read(wire.len());
-    assert_eq!(ra, Err(ProtocolError::InvalidUtf8));
+    // The error takes effect after the message before it has been taken.
+    assert_eq!(ra, Ok(()));
     assert_eq!(rb, ra);
     assert_eq!(drain_events(&mut a), drain_events(&mut b));
+    assert_eq!(a.error(), Some(ProtocolError::InvalidUtf8));
+    assert_eq!(b.error(), a.error());
     assert_eq!(drain_transmit(&mut a), drain_transmit(&mut b));
 }
 

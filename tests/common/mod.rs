@@ -298,6 +298,8 @@ pub fn feed(
 ) -> (Result<(), ProtocolError>, Vec<Event>, Vec<WireFrame>) {
     let r = conn.receive(data);
     let events = drain_events(conn);
+    // An error behind undelivered events takes effect once they are drained.
+    let r = conn.error().map_or(r, Err);
     let frames = drain_frames(conn);
     (r, events, frames)
 }
