@@ -16,13 +16,18 @@ pub trait Extension: Send {
     fn reserved_bits(&self) -> u8;
 
     /// Turns a received message payload, whose first frame carried `rsv`, back into the
-    /// application's bytes. `max_size` is the remaining message budget: an output larger
-    /// than it must fail with [`ProtocolError::MessageTooLarge`] (decompression bombs).
+    /// application's bytes. `max_size` is `Config::max_message_size`: an output larger than
+    /// it must fail with [`ProtocolError::MessageTooLarge`] before it is produced in full
+    /// (decompression bombs).
     ///
     /// # Errors
     /// Any [`ProtocolError`]; the connection fails with its close code.
-    fn decode(&mut self, rsv: u8, payload: BytesMut, max_size: u64)
-    -> Result<BytesMut, ProtocolError>;
+    fn decode(
+        &mut self,
+        rsv: u8,
+        payload: BytesMut,
+        max_size: u64,
+    ) -> Result<BytesMut, ProtocolError>;
 
     /// Transforms an outgoing message payload; returns the RSV bits for the first frame
     /// (zero to send `payload` untouched) and the bytes to frame.
