@@ -95,7 +95,10 @@ impl CloseFrame {
     /// A close frame with the given code and reason.
     #[must_use]
     pub fn new(code: CloseCode, reason: impl Into<Utf8Bytes>) -> Self {
-        Self { code, reason: reason.into() }
+        Self {
+            code,
+            reason: reason.into(),
+        }
     }
 
     /// Parses and checks a received Close payload (RFC 6455 §5.5.1).
@@ -106,7 +109,10 @@ impl CloseFrame {
     /// [`ProtocolError::InvalidCloseReason`] for a reason that is not UTF-8.
     pub fn parse(payload: Bytes) -> Result<Self, ProtocolError> {
         match payload.len() {
-            0 => Ok(Self { code: CloseCode::NO_STATUS, reason: Utf8Bytes::new() }),
+            0 => Ok(Self {
+                code: CloseCode::NO_STATUS,
+                reason: Utf8Bytes::new(),
+            }),
             // RFC 6455 §5.5.1: "If there is a body, the first two bytes of the body MUST be a
             // 2-byte unsigned integer ... representing a status code"; one byte cannot be one.
             1 => Err(ProtocolError::CloseFrameTooShort),
@@ -133,7 +139,9 @@ mod tests {
 
     #[test]
     fn rfc6455_7_4_wire_codes() {
-        for code in [1000, 1001, 1002, 1003, 1007, 1010, 1011, 1012, 1014, 3000, 4999] {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1010, 1011, 1012, 1014, 3000, 4999,
+        ] {
             assert!(CloseCode(code).is_valid_on_wire(), "{code}");
         }
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
@@ -143,7 +151,10 @@ mod tests {
 
     #[test]
     fn rfc6455_5_5_1_close_payloads() {
-        assert_eq!(CloseFrame::parse(Bytes::new()).unwrap().code, CloseCode::NO_STATUS);
+        assert_eq!(
+            CloseFrame::parse(Bytes::new()).unwrap().code,
+            CloseCode::NO_STATUS
+        );
         assert_eq!(
             CloseFrame::parse(Bytes::from_static(&[3])),
             Err(ProtocolError::CloseFrameTooShort)

@@ -38,7 +38,10 @@ impl OsEntropy {
     /// A new source; the first draw reads from the OS.
     #[must_use]
     pub const fn new() -> Self {
-        Self { buf: [0; 1024], pos: 1024 }
+        Self {
+            buf: [0; 1024],
+            pos: 1024,
+        }
     }
 }
 

@@ -44,6 +44,7 @@ pub mod message;
 pub mod sync;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod transmit;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};

@@ -95,7 +95,11 @@ impl TryFrom<Bytes> for Utf8Bytes {
     type Error = Bytes;
     /// Checks `bytes`; gives them back if they are not UTF-8.
     fn try_from(bytes: Bytes) -> Result<Self, Bytes> {
-        if core::str::from_utf8(&bytes).is_ok() { Ok(Self(bytes)) } else { Err(bytes) }
+        if core::str::from_utf8(&bytes).is_ok() {
+            Ok(Self(bytes))
+        } else {
+            Err(bytes)
+        }
     }
 }
 

@@ -21,7 +21,10 @@ impl Utf8Validator {
     /// A validator at the start of a stream.
     #[must_use]
     pub const fn new() -> Self {
-        Self { partial: [0; 4], partial_len: 0 }
+        Self {
+            partial: [0; 4],
+            partial_len: 0,
+        }
     }
 
     /// Checks the next chunk of the stream.

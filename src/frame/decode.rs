@@ -70,7 +70,16 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, Protoco
         let at = 2 + ext_len;
         [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]
     });
-    Ok(Some((FrameHeader { fin, rsv, opcode, mask, payload_len }, header_len)))
+    Ok(Some((
+        FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len,
+        },
+        header_len,
+    )))
 }
 
 #[cfg(test)]
@@ -85,21 +94,36 @@ mod tests {
 
     #[test]
     fn rfc6455_5_2_non_minimal_lengths_fail() {
-        assert_eq!(decode_header(&[0x82, 126, 0, 5]), Err(ProtocolError::NonMinimalLength(5)));
+        assert_eq!(
+            decode_header(&[0x82, 126, 0, 5]),
+            Err(ProtocolError::NonMinimalLength(5))
+        );
         let buf = [0x82, 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF];
-        assert_eq!(decode_header(&buf), Err(ProtocolError::NonMinimalLength(65535)));
+        assert_eq!(
+            decode_header(&buf),
+            Err(ProtocolError::NonMinimalLength(65535))
+        );
     }
 
     #[test]
     fn rfc6455_5_5_control_frame_rules() {
-        assert_eq!(decode_header(&[0x89, 126]), Err(ProtocolError::ControlFrameTooLong(126)));
-        assert_eq!(decode_header(&[0x09, 0]), Err(ProtocolError::FragmentedControlFrame));
+        assert_eq!(
+            decode_header(&[0x89, 126]),
+            Err(ProtocolError::ControlFrameTooLong(126))
+        );
+        assert_eq!(
+            decode_header(&[0x09, 0]),
+            Err(ProtocolError::FragmentedControlFrame)
+        );
     }
 
     #[test]
     fn rfc6455_5_2_reserved_opcodes_fail() {
         for op in [3u8, 4, 5, 6, 7, 11, 12, 13, 14, 15] {
-            assert_eq!(decode_header(&[0x80 | op, 0]), Err(ProtocolError::ReservedOpcode(op)));
+            assert_eq!(
+                decode_header(&[0x80 | op, 0]),
+                Err(ProtocolError::ReservedOpcode(op))
+            );
         }
     }
 }

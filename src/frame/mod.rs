@@ -92,7 +92,13 @@ mod tests {
     use super::*;
 
     fn header(opcode: Opcode, len: u64, mask: Option<[u8; 4]>) -> FrameHeader {
-        FrameHeader { fin: true, rsv: 0, opcode, mask, payload_len: len }
+        FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: len,
+        }
     }
 
     #[test]
@@ -104,7 +110,11 @@ mod tests {
                 let n = encode_header(&mut buf, &h);
                 assert_eq!(decode_header(&buf[..n]), Ok(Some((h, n))));
                 for short in 0..n {
-                    assert_eq!(decode_header(&buf[..short]), Ok(None), "prefix {short} of {len}");
+                    assert_eq!(
+                        decode_header(&buf[..short]),
+                        Ok(None),
+                        "prefix {short} of {len}"
+                    );
                 }
             }
         }

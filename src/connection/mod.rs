@@ -5,13 +5,18 @@ use crate::config::Config;
 use crate::entropy::Entropy;
 use crate::error::{ProtocolError, UsageError};
 use crate::extension::Extension;
-use crate::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode};
-use crate::message::{Message, MessageKind, OutgoingFragments, Utf8Bytes};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, Opcode};
+use crate::message::{Message, MessageKind, OutgoingFragments};
+pub use crate::transmit::PreparedMessage;
+use crate::transmit::{TxQueue, data_opcode, for_each_fragment};
 use crate::utf8::Utf8Validator;
+use receive::{Incoming, Recv};
+
+mod receive;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::ToString;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 /// Which end of the connection this is; it decides the masking direction (RFC 6455 §5.1).
@@ -48,53 +53,6 @@ pub enum Event {
     Close(CloseFrame),
 }
 
-/// A message encoded once as server frames, to be queued on many server connections without
-/// re-encoding or copying (a chat broadcast). Clients mask per frame, so they cannot use it.
-#[derive(Debug, Clone)]
-pub struct PreparedMessage {
-    frames: Bytes,
-}
-
-impl PreparedMessage {
-    /// Encodes `message` as unmasked frames split at `config.max_send_frame_size`.
-    #[must_use]
-    pub fn new(message: &Message, config: &Config) -> Self {
-        let mut out = BytesMut::new();
-        let payload = message.as_bytes();
-        for_each_fragment(
-            payload.len(),
-            config.max_send_frame_size,
-            |range, first, fin| {
-                let opcode = if first {
-                    data_opcode(message.kind())
-                } else {
-                    Opcode::Continuation
-                };
-                let header = FrameHeader {
-                    fin,
-                    rsv: 0,
-                    opcode,
-                    mask: None,
-                    payload_len: 0,
-                };
-                write_frame(&mut out, header, &payload[range], None);
-            },
-        );
-        Self {
-            frames: out.freeze(),
-        }
-    }
-
-    /// The encoded frames.
-    #[must_use]
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.frames
-    }
-}
-
-/// Most events processed ahead of the application: parsing pauses here, so a read full of
-/// tiny frames costs queue memory in proportion to this, not to the read.
-const EVENT_BATCH: usize = 32;
 /// Queued output above which Pongs coalesce into one slot.
 const PONG_BACKLOG: u64 = 8 << 10;
 /// Smallest and largest spare room `read_buf` offers.
@@ -102,23 +60,6 @@ const READ_MIN: usize = 4096;
 const READ_MAX: usize = 1 << 20;
 /// Server payloads at least this large are queued by reference instead of copied.
 const ZERO_COPY_MIN: usize = 16 << 10;
-
-enum Recv {
-    Header,
-    /// `done` payload bytes, at the front of the read buffer, are unmasked and checked.
-    Payload {
-        header: FrameHeader,
-        len: usize,
-        done: usize,
-        check_utf8: bool,
-    },
-}
-
-struct Incoming {
-    kind: MessageKind,
-    rsv: u8,
-    buf: BytesMut,
-}
 
 /// A WebSocket connection after the opening handshake, in either role.
 ///
@@ -156,10 +97,7 @@ pub struct Connection {
     pending_error: Option<ProtocolError>,
     events: VecDeque<Event>,
     // Transmit side: frozen chunks first, then the tail being written into.
-    tx: VecDeque<Bytes>,
-    tx_tail: BytesMut,
-    tx_queued: u64,
-    tx_sent: u64,
+    tx: TxQueue,
     pong_slot: Option<Bytes>,
     outgoing: OutgoingFragments,
     // Closing.
@@ -214,10 +152,7 @@ impl Connection {
             utf8: Utf8Validator::new(),
             pending_error: None,
             events: VecDeque::new(),
-            tx: VecDeque::new(),
-            tx_tail: BytesMut::new(),
-            tx_queued: 0,
-            tx_sent: 0,
+            tx: TxQueue::default(),
             pong_slot: None,
             outgoing: OutgoingFragments::default(),
             close_sent: false,
@@ -419,50 +354,23 @@ impl Connection {
     /// Bytes waiting to be written to the transport (the front chunk of the queue).
     #[must_use]
     pub fn pending_transmit(&self) -> &[u8] {
-        self.tx
-            .front()
-            .map_or(&self.tx_tail[..], |chunk| &chunk[..])
+        self.tx.front()
     }
 
     /// Every chunk waiting to be written, in order, for vectored writes.
     pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
-        self.tx
-            .iter()
-            .map(|c| &c[..])
-            .chain(core::iter::once(&self.tx_tail[..]))
-            .filter(|c| !c.is_empty())
+        self.tx.chunks()
     }
 
     /// Total bytes waiting to be written.
     #[must_use]
     pub const fn transmit_len(&self) -> u64 {
-        self.tx_queued - self.tx_sent
+        self.tx.len()
     }
 
     /// Reports that the first `n` bytes of the pending output were written.
     pub fn advance_transmit(&mut self, n: usize) {
-        let n = n.min(usize::try_from(self.transmit_len()).unwrap_or(usize::MAX));
-        self.tx_sent += n as u64;
-        let mut left = n;
-        while left > 0 {
-            match self.tx.front_mut() {
-                Some(front) if left >= front.len() => {
-                    left -= front.len();
-                    self.tx.pop_front();
-                }
-                Some(front) => {
-                    front.advance(left);
-                    left = 0;
-                }
-                None => {
-                    self.tx_tail.advance(left);
-                    left = 0;
-                }
-            }
-        }
-        if self.tx_tail.is_empty() {
-            self.tx_tail.clear();
-        }
+        self.tx.advance(n);
         self.flush_pong();
     }
 
@@ -564,7 +472,7 @@ impl Connection {
         if self.role == Role::Client {
             return Err(UsageError::PreparedForServerOnly);
         }
-        self.push_chunk(prepared.frames.clone());
+        self.tx.push_chunk(prepared.frames.clone());
         Ok(())
     }
 
@@ -671,8 +579,7 @@ impl Connection {
 
     /// Queues raw bytes ahead of any frame (the handshake's 101 response).
     pub(crate) fn queue_raw(&mut self, bytes: &[u8]) {
-        self.tx_tail.extend_from_slice(bytes);
-        self.tx_queued += bytes.len() as u64;
+        self.tx.push_bytes(bytes);
     }
 
     // ---------------------------------------------------------------- receive internals
@@ -716,211 +623,6 @@ impl Connection {
         }
     }
 
-    fn process(&mut self) {
-        while self.events.len() < EVENT_BATCH && self.parses_input() {
-            match self.recv {
-                Recv::Header => {
-                    let (header, header_len) = match frame::decode_header(&self.rbuf[..self.filled])
-                    {
-                        Ok(Some(parsed)) => parsed,
-                        Ok(None) => return self.need_more(),
-                        Err(e) => return self.parse_failed(e),
-                    };
-                    let (len, check_utf8) = match self.check_header(&header) {
-                        Ok(ok) => ok,
-                        Err(e) => return self.parse_failed(e),
-                    };
-                    self.rbuf.advance(header_len);
-                    self.filled -= header_len;
-                    self.recv = Recv::Payload {
-                        header,
-                        len,
-                        done: 0,
-                        check_utf8,
-                    };
-                }
-                Recv::Payload {
-                    header,
-                    len,
-                    done,
-                    check_utf8,
-                } => {
-                    let avail = self.filled.min(len);
-                    if avail > done {
-                        let fresh = &mut self.rbuf[done..avail];
-                        if let Some(key) = header.mask {
-                            frame::apply_mask(fresh, key, done);
-                        }
-                        // RFC 6455 §8.1: invalid UTF-8 fails the connection; checking each
-                        // chunk as it arrives catches it before the frame ends.
-                        if check_utf8 && self.utf8.feed(fresh).is_err() {
-                            return self.parse_failed(ProtocolError::InvalidUtf8);
-                        }
-                        self.recv = Recv::Payload {
-                            header,
-                            len,
-                            done: avail,
-                            check_utf8,
-                        };
-                    }
-                    if avail < len {
-                        return self.need_more();
-                    }
-                    let payload = self.rbuf.split_to(len);
-                    self.filled -= len;
-                    self.recv = Recv::Header;
-                    if let Err(e) = self.on_frame(header, payload) {
-                        return self.parse_failed(e);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The checks that need the connection's context; returns the payload length as `usize`
-    /// and whether the payload is UTF-8 text to check as it arrives.
-    fn check_header(&mut self, h: &FrameHeader) -> Result<(usize, bool), ProtocolError> {
-        // RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines
-        // meanings for non-zero values". Extensions claim bits on a message's first frame only.
-        let claimed = match (&self.extension, h.opcode) {
-            (Some(ext), Opcode::Text | Opcode::Binary) => ext.reserved_bits(),
-            _ => 0,
-        };
-        if h.rsv & !claimed != 0 {
-            return Err(ProtocolError::ReservedBits(h.rsv >> 4));
-        }
-        match (self.role, h.mask.is_some()) {
-            // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that
-            // is not masked."
-            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
-            // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
-            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
-            _ => {}
-        }
-        let mut check_utf8 = false;
-        if !h.opcode.is_control() {
-            let so_far = match (h.opcode, &self.incoming) {
-                // RFC 6455 §5.4: fragments of one message "MUST NOT be interleaved" with
-                // another message's.
-                (Opcode::Text | Opcode::Binary, Some(_)) => {
-                    return Err(ProtocolError::ExpectedContinuation);
-                }
-                (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-                (Opcode::Continuation, Some(msg)) => {
-                    check_utf8 = msg.kind == MessageKind::Text && msg.rsv == 0;
-                    msg.buf.len() as u64
-                }
-                _ => {
-                    check_utf8 = h.opcode == Opcode::Text && h.rsv == 0;
-                    self.utf8 = Utf8Validator::new();
-                    0
-                }
-            };
-            // Limits are checked here, on the header, before any payload is buffered.
-            if h.payload_len > self.config.max_frame_size {
-                return Err(ProtocolError::FrameTooLarge {
-                    size: h.payload_len,
-                    limit: self.config.max_frame_size,
-                });
-            }
-            let total = so_far.saturating_add(h.payload_len);
-            if total > self.config.max_message_size {
-                return Err(ProtocolError::MessageTooLarge {
-                    size: total,
-                    limit: self.config.max_message_size,
-                });
-            }
-        }
-        let len = usize::try_from(h.payload_len).map_err(|_| ProtocolError::FrameTooLarge {
-            size: h.payload_len,
-            limit: usize::MAX as u64,
-        })?;
-        Ok((len, check_utf8))
-    }
-
-    fn on_frame(&mut self, h: FrameHeader, payload: BytesMut) -> Result<(), ProtocolError> {
-        match h.opcode {
-            Opcode::Text | Opcode::Binary => {
-                let kind = if h.opcode == Opcode::Text {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                };
-                let msg = Incoming {
-                    kind,
-                    rsv: h.rsv,
-                    buf: payload,
-                };
-                if h.fin {
-                    self.finish_message(msg)?;
-                } else {
-                    self.incoming = Some(msg);
-                }
-            }
-            Opcode::Continuation => {
-                // check_header guarantees a message is in progress.
-                let Some(msg) = self.incoming.as_mut() else {
-                    return Err(ProtocolError::UnexpectedContinuation);
-                };
-                msg.buf.extend_from_slice(&payload);
-                if h.fin {
-                    let msg = self.incoming.take().expect("message in progress");
-                    self.finish_message(msg)?;
-                }
-            }
-            Opcode::Ping => {
-                let payload = payload.freeze();
-                // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
-                // frame in response, unless it already received a Close frame."
-                if self.config.auto_pong && !self.close_sent {
-                    self.pong_slot = Some(payload.clone());
-                    self.flush_pong();
-                }
-                self.events.push_back(Event::Ping(payload));
-            }
-            Opcode::Pong => {
-                self.pong_deadline = None;
-                self.events.push_back(Event::Pong(payload.freeze()));
-            }
-            Opcode::Close => {
-                let frame = CloseFrame::parse(payload.freeze())?;
-                // Nothing after the Close is parsed; the echo is written when the event is
-                // polled (see `poll_event`).
-                self.close_received = true;
-                self.incoming = None;
-                self.events.push_back(Event::Close(frame));
-            }
-        }
-        Ok(())
-    }
-
-    fn finish_message(&mut self, msg: Incoming) -> Result<(), ProtocolError> {
-        let Incoming { kind, rsv, buf } = msg;
-        let bytes = if rsv != 0 {
-            let ext = self
-                .extension
-                .as_mut()
-                .ok_or(ProtocolError::ReservedBits(rsv >> 4))?;
-            let decoded = ext.decode(rsv, buf, self.config.max_message_size)?;
-            if kind == MessageKind::Text && core::str::from_utf8(&decoded).is_err() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            decoded.freeze()
-        } else {
-            // RFC 6455 §8.1: a text message that ends inside a code point is invalid too.
-            if kind == MessageKind::Text && self.utf8.finish().is_err() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            buf.freeze()
-        };
-        let message = match kind {
-            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
-            MessageKind::Binary => Message::Binary(bytes),
-        };
-        self.events.push_back(Event::Message(message));
-        Ok(())
-    }
-
     fn fail(&mut self, error: ProtocolError) {
         if self.error.is_some() {
             return;
@@ -944,12 +646,6 @@ impl Connection {
         self.incoming = None;
         self.pong_deadline = None;
         self.close_deadline = Some(self.now.saturating_add(self.config.close_timeout));
-    }
-
-    fn drop_pending_output_state(&mut self) {
-        self.pong_slot = None;
-        self.incoming = None;
-        self.pong_deadline = None;
     }
 
     // ---------------------------------------------------------------- transmit internals
@@ -1020,15 +716,7 @@ impl Connection {
                 };
                 match &shared {
                     Some(bytes) if self.role == Role::Server && range.len() >= ZERO_COPY_MIN => {
-                        let mut head = [0; MAX_HEADER_LEN];
-                        let header = FrameHeader {
-                            payload_len: range.len() as u64,
-                            ..header
-                        };
-                        let n = frame::encode_header(&mut head, &header);
-                        self.tx_tail.extend_from_slice(&head[..n]);
-                        self.tx_queued += n as u64;
-                        self.push_chunk(bytes.slice(range));
+                        self.tx.push_shared_frame(header, bytes.slice(range));
                     }
                     _ => self.write(header, &payload[range]),
                 }
@@ -1095,61 +783,6 @@ impl Connection {
             }
             Role::Server => None,
         };
-        let before = self.tx_tail.len();
-        write_frame(&mut self.tx_tail, header, payload, mask);
-        self.tx_queued += (self.tx_tail.len() - before) as u64;
-    }
-
-    fn push_chunk(&mut self, chunk: Bytes) {
-        if !self.tx_tail.is_empty() {
-            let head = self.tx_tail.split().freeze();
-            self.tx.push_back(head);
-        }
-        self.tx_queued += chunk.len() as u64;
-        self.tx.push_back(chunk);
-    }
-}
-
-fn data_opcode(kind: MessageKind) -> Opcode {
-    match kind {
-        MessageKind::Text => Opcode::Text,
-        MessageKind::Binary => Opcode::Binary,
-    }
-}
-
-/// Calls `f(range, first, last)` for each fragment of a `len`-byte payload split at
-/// `max_frame` bytes; an empty payload is one empty fragment.
-fn for_each_fragment(
-    len: usize,
-    max_frame: u64,
-    mut f: impl FnMut(core::ops::Range<usize>, bool, bool),
-) {
-    let step = usize::try_from(max_frame.max(1)).unwrap_or(usize::MAX);
-    let mut start = 0;
-    loop {
-        let end = start + (len - start).min(step);
-        f(start..end, start == 0, end == len);
-        if end == len {
-            break;
-        }
-        start = end;
-    }
-}
-
-/// Appends one frame, masking the payload copy when `mask` is given.
-fn write_frame(out: &mut BytesMut, header: FrameHeader, payload: &[u8], mask: Option<[u8; 4]>) {
-    let header = FrameHeader {
-        mask,
-        payload_len: payload.len() as u64,
-        ..header
-    };
-    let mut head = [0; MAX_HEADER_LEN];
-    let n = frame::encode_header(&mut head, &header);
-    out.reserve(n + payload.len());
-    out.extend_from_slice(&head[..n]);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = mask {
-        frame::apply_mask(&mut out[start..], key, 0);
+        self.tx.push_frame(header, payload, mask);
     }
 }

@@ -1,0 +1,237 @@
+//! The receive parser: frames out of the read buffer, checked and assembled into events.
+
+use super::{Connection, Role};
+use crate::close::CloseFrame;
+use crate::connection::Event;
+use crate::error::ProtocolError;
+use crate::frame::{self, FrameHeader, Opcode};
+use crate::message::{Message, MessageKind, Utf8Bytes};
+use crate::utf8::Utf8Validator;
+use bytes::{Buf, BytesMut};
+
+/// Most events processed ahead of the application: parsing pauses here, so a read full of
+/// tiny frames costs queue memory in proportion to this, not to the read.
+pub(super) const EVENT_BATCH: usize = 32;
+pub(super) enum Recv {
+    Header,
+    /// `done` payload bytes, at the front of the read buffer, are unmasked and checked.
+    Payload {
+        header: FrameHeader,
+        len: usize,
+        done: usize,
+        check_utf8: bool,
+    },
+}
+
+pub(super) struct Incoming {
+    pub(super) kind: MessageKind,
+    pub(super) rsv: u8,
+    pub(super) buf: BytesMut,
+}
+
+impl Connection {
+    pub(super) fn process(&mut self) {
+        while self.events.len() < EVENT_BATCH && self.parses_input() {
+            match self.recv {
+                Recv::Header => {
+                    let (header, header_len) = match frame::decode_header(&self.rbuf[..self.filled])
+                    {
+                        Ok(Some(parsed)) => parsed,
+                        Ok(None) => return self.need_more(),
+                        Err(e) => return self.parse_failed(e),
+                    };
+                    let (len, check_utf8) = match self.check_header(&header) {
+                        Ok(ok) => ok,
+                        Err(e) => return self.parse_failed(e),
+                    };
+                    self.rbuf.advance(header_len);
+                    self.filled -= header_len;
+                    self.recv = Recv::Payload {
+                        header,
+                        len,
+                        done: 0,
+                        check_utf8,
+                    };
+                }
+                Recv::Payload {
+                    header,
+                    len,
+                    done,
+                    check_utf8,
+                } => {
+                    let avail = self.filled.min(len);
+                    if avail > done {
+                        let fresh = &mut self.rbuf[done..avail];
+                        if let Some(key) = header.mask {
+                            frame::apply_mask(fresh, key, done);
+                        }
+                        // RFC 6455 §8.1: invalid UTF-8 fails the connection; checking each
+                        // chunk as it arrives catches it before the frame ends.
+                        if check_utf8 && self.utf8.feed(fresh).is_err() {
+                            return self.parse_failed(ProtocolError::InvalidUtf8);
+                        }
+                        self.recv = Recv::Payload {
+                            header,
+                            len,
+                            done: avail,
+                            check_utf8,
+                        };
+                    }
+                    if avail < len {
+                        return self.need_more();
+                    }
+                    let payload = self.rbuf.split_to(len);
+                    self.filled -= len;
+                    self.recv = Recv::Header;
+                    if let Err(e) = self.on_frame(header, payload) {
+                        return self.parse_failed(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The checks that need the connection's context; returns the payload length as `usize`
+    /// and whether the payload is UTF-8 text to check as it arrives.
+    fn check_header(&mut self, h: &FrameHeader) -> Result<(usize, bool), ProtocolError> {
+        // RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines
+        // meanings for non-zero values". Extensions claim bits on a message's first frame only.
+        let claimed = match (&self.extension, h.opcode) {
+            (Some(ext), Opcode::Text | Opcode::Binary) => ext.reserved_bits(),
+            _ => 0,
+        };
+        if h.rsv & !claimed != 0 {
+            return Err(ProtocolError::ReservedBits(h.rsv >> 4));
+        }
+        match (self.role, h.mask.is_some()) {
+            // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that
+            // is not masked."
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        let mut check_utf8 = false;
+        if !h.opcode.is_control() {
+            let so_far = match (h.opcode, &self.incoming) {
+                // RFC 6455 §5.4: fragments of one message "MUST NOT be interleaved" with
+                // another message's.
+                (Opcode::Text | Opcode::Binary, Some(_)) => {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+                (Opcode::Continuation, Some(msg)) => {
+                    check_utf8 = msg.kind == MessageKind::Text && msg.rsv == 0;
+                    msg.buf.len() as u64
+                }
+                _ => {
+                    check_utf8 = h.opcode == Opcode::Text && h.rsv == 0;
+                    self.utf8 = Utf8Validator::new();
+                    0
+                }
+            };
+            // Limits are checked here, on the header, before any payload is buffered.
+            if h.payload_len > self.config.max_frame_size {
+                return Err(ProtocolError::FrameTooLarge {
+                    size: h.payload_len,
+                    limit: self.config.max_frame_size,
+                });
+            }
+            let total = so_far.saturating_add(h.payload_len);
+            if total > self.config.max_message_size {
+                return Err(ProtocolError::MessageTooLarge {
+                    size: total,
+                    limit: self.config.max_message_size,
+                });
+            }
+        }
+        let len = usize::try_from(h.payload_len).map_err(|_| ProtocolError::FrameTooLarge {
+            size: h.payload_len,
+            limit: usize::MAX as u64,
+        })?;
+        Ok((len, check_utf8))
+    }
+
+    fn on_frame(&mut self, h: FrameHeader, payload: BytesMut) -> Result<(), ProtocolError> {
+        match h.opcode {
+            Opcode::Text | Opcode::Binary => {
+                let kind = if h.opcode == Opcode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                let msg = Incoming {
+                    kind,
+                    rsv: h.rsv,
+                    buf: payload,
+                };
+                if h.fin {
+                    self.finish_message(msg)?;
+                } else {
+                    self.incoming = Some(msg);
+                }
+            }
+            Opcode::Continuation => {
+                // check_header guarantees a message is in progress.
+                let Some(msg) = self.incoming.as_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                msg.buf.extend_from_slice(&payload);
+                if h.fin {
+                    let msg = self.incoming.take().expect("message in progress");
+                    self.finish_message(msg)?;
+                }
+            }
+            Opcode::Ping => {
+                let payload = payload.freeze();
+                // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
+                // frame in response, unless it already received a Close frame."
+                if self.config.auto_pong && !self.close_sent {
+                    self.pong_slot = Some(payload.clone());
+                    self.flush_pong();
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            Opcode::Pong => {
+                self.pong_deadline = None;
+                self.events.push_back(Event::Pong(payload.freeze()));
+            }
+            Opcode::Close => {
+                let frame = CloseFrame::parse(payload.freeze())?;
+                // Nothing after the Close is parsed; the echo is written when the event is
+                // polled (see `poll_event`).
+                self.close_received = true;
+                self.incoming = None;
+                self.events.push_back(Event::Close(frame));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_message(&mut self, msg: Incoming) -> Result<(), ProtocolError> {
+        let Incoming { kind, rsv, buf } = msg;
+        let bytes = if rsv != 0 {
+            let ext = self
+                .extension
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBits(rsv >> 4))?;
+            let decoded = ext.decode(rsv, buf, self.config.max_message_size)?;
+            if kind == MessageKind::Text && core::str::from_utf8(&decoded).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            decoded.freeze()
+        } else {
+            // RFC 6455 §8.1: a text message that ends inside a code point is invalid too.
+            if kind == MessageKind::Text && self.utf8.finish().is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            buf.freeze()
+        };
+        let message = match kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
+            MessageKind::Binary => Message::Binary(bytes),
+        };
+        self.events.push_back(Event::Message(message));
+        Ok(())
+    }
+}

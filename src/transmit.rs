@@ -1,0 +1,196 @@
+//! The outgoing side: the transmit queue, frame writing, fragmentation and prepared messages.
+
+use crate::config::Config;
+use crate::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode};
+use crate::message::{Message, MessageKind};
+use alloc::collections::VecDeque;
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Bytes waiting for the transport: frozen chunks first (payloads queued by reference,
+/// prepared broadcast frames), then the tail that frames are encoded into. Nothing is lost on
+/// a partial write: `advance` consumes exactly what the transport took.
+#[derive(Debug, Default)]
+pub(crate) struct TxQueue {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    queued: u64,
+    sent: u64,
+}
+
+impl TxQueue {
+    /// Bytes waiting.
+    pub(crate) const fn len(&self) -> u64 {
+        self.queued - self.sent
+    }
+
+    /// The first chunk waiting (empty when nothing is).
+    pub(crate) fn front(&self) -> &[u8] {
+        self.chunks
+            .front()
+            .map_or(&self.tail[..], |chunk| &chunk[..])
+    }
+
+    /// Every non-empty chunk waiting, in order.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(core::iter::once(&self.tail[..]))
+            .filter(|c| !c.is_empty())
+    }
+
+    /// Drops the first `n` bytes (clamped to what is queued).
+    pub(crate) fn advance(&mut self, n: usize) {
+        let n = n.min(usize::try_from(self.len()).unwrap_or(usize::MAX));
+        self.sent += n as u64;
+        let mut left = n;
+        while left > 0 {
+            match self.chunks.front_mut() {
+                Some(front) if left >= front.len() => {
+                    left -= front.len();
+                    self.chunks.pop_front();
+                }
+                Some(front) => {
+                    front.advance(left);
+                    left = 0;
+                }
+                None => {
+                    self.tail.advance(left);
+                    left = 0;
+                }
+            }
+        }
+        if self.tail.is_empty() {
+            self.tail.clear();
+        }
+    }
+
+    /// Copies raw bytes in (the handshake's 101 response).
+    pub(crate) fn push_bytes(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.queued += bytes.len() as u64;
+    }
+
+    /// Queues a chunk by reference, without copying it.
+    pub(crate) fn push_chunk(&mut self, chunk: Bytes) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.queued += chunk.len() as u64;
+        self.chunks.push_back(chunk);
+    }
+
+    /// Encodes one frame into the tail, masking the payload copy when `mask` is given.
+    pub(crate) fn push_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+    ) {
+        let before = self.tail.len();
+        write_frame(&mut self.tail, header, payload, mask);
+        self.queued += (self.tail.len() - before) as u64;
+    }
+
+    /// Queues an unmasked frame whose payload is shared, not copied.
+    pub(crate) fn push_shared_frame(&mut self, header: FrameHeader, payload: Bytes) {
+        let header = FrameHeader {
+            mask: None,
+            payload_len: payload.len() as u64,
+            ..header
+        };
+        let mut head = [0; MAX_HEADER_LEN];
+        let n = frame::encode_header(&mut head, &header);
+        self.push_bytes(&head[..n]);
+        self.push_chunk(payload);
+    }
+}
+
+/// A message encoded once as server frames, to be queued on many server connections without
+/// re-encoding or copying (a chat broadcast). Clients mask per frame, so they cannot use it.
+#[derive(Debug, Clone)]
+pub struct PreparedMessage {
+    pub(crate) frames: Bytes,
+}
+
+impl PreparedMessage {
+    /// Encodes `message` as unmasked frames split at `config.max_send_frame_size`.
+    #[must_use]
+    pub fn new(message: &Message, config: &Config) -> Self {
+        let mut out = BytesMut::new();
+        let payload = message.as_bytes();
+        for_each_fragment(
+            payload.len(),
+            config.max_send_frame_size,
+            |range, first, fin| {
+                let opcode = if first {
+                    data_opcode(message.kind())
+                } else {
+                    Opcode::Continuation
+                };
+                let header = FrameHeader {
+                    fin,
+                    rsv: 0,
+                    opcode,
+                    mask: None,
+                    payload_len: 0,
+                };
+                write_frame(&mut out, header, &payload[range], None);
+            },
+        );
+        Self {
+            frames: out.freeze(),
+        }
+    }
+
+    /// The encoded frames.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.frames
+    }
+}
+
+/// The opcode that starts a message of `kind`.
+pub(crate) const fn data_opcode(kind: MessageKind) -> Opcode {
+    match kind {
+        MessageKind::Text => Opcode::Text,
+        MessageKind::Binary => Opcode::Binary,
+    }
+}
+
+/// Calls `f(range, first, last)` for each fragment of a `len`-byte payload split at
+/// `max_frame` bytes; an empty payload is one empty fragment.
+pub(crate) fn for_each_fragment(
+    len: usize,
+    max_frame: u64,
+    mut f: impl FnMut(core::ops::Range<usize>, bool, bool),
+) {
+    let step = usize::try_from(max_frame.max(1)).unwrap_or(usize::MAX);
+    let mut start = 0;
+    loop {
+        let end = start + (len - start).min(step);
+        f(start..end, start == 0, end == len);
+        if end == len {
+            break;
+        }
+        start = end;
+    }
+}
+
+/// Appends one frame, masking the payload copy when `mask` is given.
+fn write_frame(out: &mut BytesMut, header: FrameHeader, payload: &[u8], mask: Option<[u8; 4]>) {
+    let header = FrameHeader {
+        mask,
+        payload_len: payload.len() as u64,
+        ..header
+    };
+    let mut head = [0; MAX_HEADER_LEN];
+    let n = frame::encode_header(&mut head, &header);
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        frame::apply_mask(&mut out[start..], key, 0);
+    }
+}
