@@ -24,6 +24,20 @@
 //! assert_eq!(&wire[..5], &[0x81, 0x03, b'H', b'i', b'!']);
 //! # Ok::<(), rfc6455::ProtocolError>(())
 //! ```
+//!
+//! # Features
+//!
+//! * `std` (default): the blocking adapter (module `sync`), the OS entropy source for client
+//!   masking keys, and `std::error::Error` impls. Without it the crate is the `no_std + alloc`
+//!   core alone.
+//! * `tokio`: the async adapter (module `tokio`).
+//! * `rustls`: `wss://` for the blocking adapter, with rustls on its `ring` provider and the
+//!   Mozilla roots of `webpki-roots` (module `tls`: `sync::connect` then accepts `wss://`;
+//!   `sync::connect_tls` / `sync::accept_tls` take your own rustls configs).
+//! * `tokio-rustls`: `wss://` for the tokio adapter as well (`tokio::connect`,
+//!   `tokio::connect_tls`, `tokio::accept_tls`); implies `tokio` and `rustls`. It is a feature
+//!   of its own because cargo cannot enable a dependency (tokio-rustls) only when two other
+//!   features are both on.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -42,6 +56,8 @@ pub mod handshake;
 pub mod message;
 #[cfg(feature = "std")]
 pub mod sync;
+#[cfg(feature = "rustls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 mod transmit;

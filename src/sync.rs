@@ -15,13 +15,22 @@
 //!
 //! Timeouts (handshake, close, keepalive) come from the core's timers; the adapter turns the
 //! next deadline into a read timeout on the transport.
+//!
+//! `wss://` needs the `rustls` feature: [`connect`] then speaks TLS (see [`crate::tls`]),
+//! and `connect_tls` / `accept_tls` take the caller's rustls configs.
+
+mod tls;
+
+pub use tls::MaybeTlsStream;
+#[cfg(feature = "rustls")]
+pub use tls::{TlsStream, accept_tls, connect_tls};
 
 use crate::close::CloseCode;
 use crate::config::Config;
 use crate::connection::PreparedMessage;
 use crate::connection::{Connection, Event};
 use crate::entropy::default_entropy;
-use crate::error::{Error, HandshakeError, UsageError};
+use crate::error::{Error, HandshakeError};
 use crate::handshake::{
     Accept, ClientHandshake, ClientRequest, Reject, Request, Response, ServerHandshake,
 };
@@ -97,12 +106,16 @@ impl<S: Read + Write> Transport for NoTimeouts<S> {
     }
 }
 
-/// Opens a TCP connection to a `ws://` URI and performs the client handshake.
+/// Opens a TCP connection to a `ws://` URI (or, with the `rustls` feature, a TLS connection
+/// to a `wss://` URI, trusting the [`webpki-roots`](crate::tls::default_client_config)) and
+/// performs the client handshake.
 ///
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `rustls` feature),
-/// [`Error::Io`] if the connection fails, [`Error::Handshake`] if the server refuses.
-pub fn connect(uri: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
+/// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
+/// of kind [`InvalidData`](io::ErrorKind::InvalidData)), [`Error::Handshake`] if the server
+/// refuses.
+pub fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     connect_with(ClientRequest::new(uri)?, Config::default())
 }
 
@@ -113,13 +126,20 @@ pub fn connect(uri: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
 pub fn connect_with(
     request: ClientRequest,
     config: Config,
-) -> Result<(WebSocket<TcpStream>, Response), Error> {
-    if request.is_tls() {
-        return Err(UsageError::InvalidUri("wss:// needs the rustls feature (sync::tls)").into());
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    #[cfg(feature = "rustls")]
+    {
+        connect_tls(request, config, crate::tls::default_client_config())
     }
-    let stream = TcpStream::connect((request.host().trim_matches(['[', ']']), request.port()))?;
-    stream.set_nodelay(true)?;
-    client(stream, request, config)
+    #[cfg(not(feature = "rustls"))]
+    {
+        if request.is_tls() {
+            let reason = "wss:// needs the rustls feature";
+            return Err(crate::error::UsageError::InvalidUri(reason).into());
+        }
+        let stream = tls::connect_tcp(&request)?;
+        client(MaybeTlsStream::Plain(stream), request, config)
+    }
 }
 
 /// Performs the client handshake over an already connected transport.
@@ -541,21 +561,23 @@ fn read_until<S: Transport>(
     deadline: Option<Duration>,
     start: Instant,
 ) -> io::Result<ReadOutcome> {
-    let timeout = match deadline {
-        Some(deadline) => {
-            let left = deadline.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return Ok(ReadOutcome::TimedOut);
-            }
-            Some(left)
-        }
-        None => None,
-    };
-    stream.set_read_timeout(timeout)?;
     loop {
+        let timeout = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Ok(ReadOutcome::TimedOut);
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        stream.set_read_timeout(timeout)?;
         return match stream.read(buf) {
             Ok(0) => Ok(ReadOutcome::Eof),
             Ok(n) => Ok(ReadOutcome::Data(n)),
+            // A signal, or a TLS stream that took records but no data yet: time has passed,
+            // so the read timeout is recomputed before reading on.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e)
                 if matches!(

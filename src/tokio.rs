@@ -17,6 +17,9 @@
 //! Like the blocking adapter this is a loop that pumps the sans-IO [`Connection`]; every
 //! protocol decision (Pong replies, Close echoes, failure codes, timers) is the core's.
 //!
+//! `wss://` needs the `tokio-rustls` feature: [`connect`] then speaks TLS (see
+//! [`crate::tls`]), and `connect_tls` / `accept_tls` take the caller's rustls configs.
+//!
 //! # Timers
 //!
 //! The handshake timeout, the close timeout and keepalive are the core's timers. The adapter
@@ -82,9 +85,13 @@
 mod handshake;
 mod pump;
 mod split;
+mod tls;
 
 pub use handshake::{accept, accept_with, client, connect, connect_with};
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
+pub use tls::MaybeTlsStream;
+#[cfg(feature = "tokio-rustls")]
+pub use tls::{TlsStream, accept_tls, connect_tls};
 
 use crate::close::CloseCode;
 use crate::config::Config;
@@ -288,6 +295,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Sends a Close frame without waiting for the peer's; keep calling
+    /// [`recv`](Self::recv) to receive what the peer still sends, until it returns `Ok(None)`.
+    ///
+    /// Cancel safety: the Close frame is queued at the first poll and goes out with the next
+    /// flush, send or recv if the future is dropped before it is written.
+    ///
+    /// # Errors
+    /// As [`close`](Self::close).
+    pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.queue(|c| c.send_close(code, reason))?;
+        self.flush().await
     }
 
     /// Writes everything queued and flushes the stream.

@@ -47,7 +47,7 @@ async fn echo_server(config: Config) -> (String, tokio::task::JoinHandle<Result<
     (url, task)
 }
 
-async fn connect(url: &str) -> WebSocket<TcpStream> {
+async fn connect(url: &str) -> WebSocket<ws::MaybeTlsStream> {
     ws::connect(url).await.unwrap().0
 }
 

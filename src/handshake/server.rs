@@ -66,6 +66,9 @@ impl Accept {
 
 /// How to refuse a request: an HTTP status (300-599), headers and a text body.
 ///
+/// Status 200 is allowed too, to answer a request as plain HTTP instead of upgrading it:
+/// typically the page that opens the WebSocket, see [`ServerHandshake::plain_http_path`].
+///
 /// ```
 /// use rfc6455::handshake::Reject;
 /// let reject = Reject::new(403).body("origin not allowed");
@@ -158,6 +161,8 @@ pub struct ServerHandshake {
     head: Vec<u8>,
     leftover: Vec<u8>,
     request: Option<Request>,
+    /// The path of a plain HTTP GET (no `Upgrade: websocket`), see `plain_http_path`.
+    plain_path: Option<String>,
     phase: Phase,
     error: Option<HandshakeError>,
     tx: Vec<u8>,
@@ -186,6 +191,7 @@ impl ServerHandshake {
             head: Vec::new(),
             leftover: Vec::new(),
             request: None,
+            plain_path: None,
             phase: Phase::Reading,
             error: None,
             tx: Vec::new(),
@@ -231,6 +237,9 @@ impl ServerHandshake {
             Ok(Some(n)) => {
                 self.head.extend_from_slice(&data[..n]);
                 let head = core::mem::take(&mut self.head);
+                // `parse_request` consumes the head; keep the request-target in case the
+                // request turns out to be plain HTTP (see `plain_http_path`).
+                let target = request_target(&head).map(ToOwned::to_owned);
                 match parse_request(head, self.scanner.header_lines()) {
                     Ok(request) => {
                         self.leftover.extend_from_slice(&data[n..]);
@@ -238,7 +247,15 @@ impl ServerHandshake {
                         self.phase = Phase::Ready;
                         Ok(())
                     }
-                    Err(e) => Err(self.fail(e)),
+                    Err(e) => {
+                        // `parse_request` checks the method, HTTP version, Host, target and
+                        // body before Upgrade, so this error means: a well-formed HTTP/1.1 GET
+                        // that is not a WebSocket upgrade.
+                        if e == HandshakeError::BadRequest(NOT_AN_UPGRADE) {
+                            self.plain_path = target.as_deref().map(origin_form);
+                        }
+                        Err(self.fail(e))
+                    }
                 }
             }
             Err(e) => Err(self.fail(match e {
@@ -273,6 +290,32 @@ impl ServerHandshake {
     #[must_use]
     pub const fn request(&self) -> Option<&Request> {
         self.request.as_ref()
+    }
+
+    /// The path and query of a plain HTTP GET request: one that failed the handshake only
+    /// because it asks for no WebSocket upgrade (no `Upgrade: websocket`), while being
+    /// well-formed HTTP/1.1 with a valid `Host` and no body. `None` for every other outcome.
+    ///
+    /// [`receive`](Self::receive) has failed with a 400 for such a request, like any other
+    /// invalid one, so adapters that do not look here answer 400 as before. A server that
+    /// also serves pages on its port (the HTML that opens the WebSocket, a health check) can
+    /// instead answer it with [`reject`](Self::reject), which replaces the queued 400 as long
+    /// as none of it was written: `Reject::new(200)` with a body, or 404.
+    ///
+    /// ```
+    /// use rfc6455::handshake::{Reject, ServerHandshake};
+    /// use rfc6455::Config;
+    ///
+    /// let mut hs = ServerHandshake::new(Config::default());
+    /// assert!(hs.receive(b"GET /?room=1 HTTP/1.1\r\nHost: example.com\r\n\r\n").is_err());
+    /// assert_eq!(hs.plain_http_path(), Some("/?room=1"));
+    /// hs.reject(Reject::new(200).header("Content-Type", "text/html").body("<h1>hi</h1>"))?;
+    /// assert!(hs.pending_transmit().starts_with(b"HTTP/1.1 200 OK\r\n"));
+    /// # Ok::<(), rfc6455::UsageError>(())
+    /// ```
+    #[must_use]
+    pub fn plain_http_path(&self) -> Option<&str> {
+        self.plain_path.as_deref()
     }
 
     /// The sticky error, if the handshake failed or was rejected
@@ -364,18 +407,24 @@ impl ServerHandshake {
 
     /// Refuses the request with an HTTP response (e.g. 403 for an unwelcome `Origin`, RFC
     /// 6455 §4.2.2), queued in [`pending_transmit`](Self::pending_transmit); write it, then
-    /// close. Allowed before the request is complete too (e.g. 503 when overloaded). The
-    /// handshake then reports [`HandshakeError::Rejected`].
+    /// close. Allowed before the request is complete too (e.g. 503 when overloaded), and
+    /// after a plain HTTP request failed the handshake (see
+    /// [`plain_http_path`](Self::plain_http_path)), replacing its unwritten 400. Status 200
+    /// answers as plain HTTP instead of upgrading. The handshake then reports
+    /// [`HandshakeError::Rejected`].
     ///
     /// # Errors
-    /// Nothing is queued on [`UsageError::InvalidStatus`] (not 300-599),
+    /// Nothing is queued on [`UsageError::InvalidStatus`] (neither 200 nor 300-599),
     /// [`UsageError::InvalidHeader`] (a bad or owned header), or
-    /// [`UsageError::HandshakeState`] (already accepted, rejected or failed).
+    /// [`UsageError::HandshakeState`] (already accepted, rejected or failed, except as above).
     pub fn reject(&mut self, reject: Reject) -> Result<(), UsageError> {
-        if self.phase == Phase::Done || self.error.is_some() {
+        let replaces_plain_400 = self.plain_path.is_some()
+            && self.sent == 0
+            && matches!(self.error, Some(HandshakeError::BadRequest(_)));
+        if (self.phase == Phase::Done || self.error.is_some()) && !replaces_plain_400 {
             return Err(UsageError::HandshakeState);
         }
-        if !(300..=599).contains(&reject.status) {
+        if reject.status != 200 && !(300..=599).contains(&reject.status) {
             return Err(UsageError::InvalidStatus(reject.status));
         }
         for (name, value) in &reject.headers {
@@ -464,6 +513,33 @@ impl ServerHandshake {
         self.tx = out;
         self.sent = 0;
         error
+    }
+}
+
+/// The error `parse_request` reports for a request without `Upgrade: websocket` (the unit
+/// test `plain_http_get_can_be_answered_as_http` fails if the two drift apart).
+const NOT_AN_UPGRADE: &str = "upgrade header does not name websocket";
+
+/// The request-target of a complete head (after any leading empty lines, RFC 7230 §3.5).
+fn request_target(head: &[u8]) -> Option<&str> {
+    let start = head.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let line = head[start..].split(|&b| b == b'\r').next()?;
+    let target = line.split(|&b| b == b' ').nth(1)?;
+    core::str::from_utf8(target).ok()
+}
+
+/// A request-target `parse_request` has already validated, reduced to path and query (an
+/// absolute-form `http://host/a?b` becomes `/a?b`), as `Request::path` does.
+fn origin_form(target: &str) -> String {
+    if target.starts_with('/') {
+        return target.to_owned();
+    }
+    let rest = target.split_once("://").map_or(target, |(_, rest)| rest);
+    let path = &rest[rest.find(['/', '?']).unwrap_or(rest.len())..];
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
     }
 }
 
@@ -561,6 +637,74 @@ mod tests {
             b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nX-A: b\r\n\
               Content-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nno"
         );
+    }
+
+    #[test]
+    fn plain_http_get_can_be_answered_as_http() {
+        // Split anywhere, a plain GET fails with 400 but exposes its path.
+        let req: &[u8] =
+            b"\r\nGET http://example.com/page?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        for cut in 0..=req.len() {
+            let mut hs = ServerHandshake::new(Config::default());
+            let result = hs
+                .receive(&req[..cut])
+                .and_then(|()| hs.receive(&req[cut..]));
+            assert_eq!(result, Err(HandshakeError::BadRequest(NOT_AN_UPGRADE)));
+            assert_eq!(hs.plain_http_path(), Some("/page?x=1"));
+            assert!(hs.pending_transmit().starts_with(b"HTTP/1.1 400 "));
+        }
+        let mut hs = ServerHandshake::new(Config::default());
+        let _ = hs.receive(b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(hs.plain_http_path(), Some("/index.html"));
+        let page = Reject::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body("<p>hi</p>");
+        assert_eq!(hs.reject(page.clone()), Ok(()));
+        assert_eq!(
+            hs.pending_transmit(),
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html; charset=utf-8\r\n\
+              Content-Length: 9\r\n\r\n<p>hi</p>"
+        );
+        assert_eq!(hs.error(), Some(HandshakeError::Rejected(200)));
+        assert_eq!(hs.receive(b"x"), Err(HandshakeError::Rejected(200)));
+        // Answered once only.
+        assert_eq!(hs.reject(page.clone()), Err(UsageError::HandshakeState));
+
+        // Once part of the 400 is written, it can no longer be replaced.
+        let mut hs = ServerHandshake::new(Config::default());
+        let _ = hs.receive(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        hs.advance_transmit(1);
+        assert_eq!(hs.reject(page), Err(UsageError::HandshakeState));
+        // Still invalid: 1xx, 2xx other than 200.
+        let mut hs = ServerHandshake::new(Config::default());
+        let _ = hs.receive(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        for status in [101, 199, 204, 299, 600] {
+            assert_eq!(
+                hs.reject(Reject::new(status)),
+                Err(UsageError::InvalidStatus(status))
+            );
+        }
+    }
+
+    #[test]
+    fn other_failures_are_not_plain_http() {
+        for req in [
+            // A WebSocket request with one fault is not a page request.
+            &b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+            b"GET http://b/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let mut hs = ServerHandshake::new(Config::default());
+            assert!(hs.receive(req).is_err());
+            assert_eq!(hs.plain_http_path(), None);
+            assert_eq!(hs.reject(Reject::new(200)), Err(UsageError::HandshakeState));
+        }
+        let mut hs = ServerHandshake::new(Config::default());
+        hs.receive(SAMPLE).unwrap();
+        assert_eq!(hs.plain_http_path(), None);
     }
 
     #[test]

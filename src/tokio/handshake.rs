@@ -2,6 +2,7 @@
 //! `ServerHandshake`, bounded by `Config::handshake_timeout`.
 
 use super::WebSocket;
+use super::tls::MaybeTlsStream;
 use crate::config::Config;
 use crate::entropy::default_entropy;
 use crate::error::{Error, HandshakeError, UsageError};
@@ -17,16 +18,19 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Poll, ready};
 
-/// Opens a TCP connection to a `ws://` URI and performs the client handshake.
+/// Opens a TCP connection to a `ws://` URI (or, with the `tokio-rustls` feature, a TLS
+/// connection to a `wss://` URI, trusting the
+/// [`webpki-roots`](crate::tls::default_client_config)) and performs the client handshake.
 ///
-/// Connecting and the handshake together are bounded by `Config::handshake_timeout`.
-/// Not cancel safe: dropping the future abandons the connection.
+/// Connecting (and TLS) and the handshake together are bounded by
+/// `Config::handshake_timeout`. Not cancel safe: dropping the future abandons the connection.
 ///
 /// # Errors
-/// [`Error::Usage`] for a bad URI (or `wss://`, which this adapter does not speak),
-/// [`Error::Io`] if the connection fails, [`Error::Handshake`] if the server refuses or the
-/// handshake times out.
-pub async fn connect(uri: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
+/// [`Error::Usage`] for a bad URI (or `wss://` without the `tokio-rustls` feature),
+/// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
+/// of kind [`InvalidData`](io::ErrorKind::InvalidData)), [`Error::Handshake`] if the server
+/// refuses or the handshake times out.
+pub async fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     connect_with(ClientRequest::new(uri)?, Config::default()).await
 }
 
@@ -37,21 +41,39 @@ pub async fn connect(uri: &str) -> Result<(WebSocket<TcpStream>, Response), Erro
 pub async fn connect_with(
     request: ClientRequest,
     config: Config,
-) -> Result<(WebSocket<TcpStream>, Response), Error> {
-    if request.is_tls() {
-        return Err(UsageError::InvalidUri("wss:// is not supported by the tokio adapter").into());
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    #[cfg(feature = "tokio-rustls")]
+    {
+        super::tls::connect_tls(request, config, crate::tls::default_client_config()).await
     }
-    let deadline = Instant::now().checked_add(config.handshake_timeout);
-    let host = request.host().trim_matches(['[', ']']);
-    let connecting = TcpStream::connect((host, request.port()));
-    let stream = match deadline {
+    #[cfg(not(feature = "tokio-rustls"))]
+    {
+        if request.is_tls() {
+            let reason = "wss:// needs the tokio-rustls feature";
+            return Err(UsageError::InvalidUri(reason).into());
+        }
+        let start = Instant::now();
+        let stream = connect_tcp(&request, &config, start).await?;
+        client_started(MaybeTlsStream::Plain(stream), request, config, start).await
+    }
+}
+
+/// Opens the TCP connection to the request's host and port, by `Config::handshake_timeout`
+/// after `start`.
+pub(super) async fn connect_tcp(
+    request: &ClientRequest,
+    config: &Config,
+    start: Instant,
+) -> Result<TcpStream, Error> {
+    let connecting = TcpStream::connect((request.host(), request.port()));
+    let stream = match start.checked_add(config.handshake_timeout) {
         Some(at) => timeout_at(at, connecting)
             .await
             .map_err(|_| HandshakeError::Timeout)??,
         None => connecting.await?,
     };
     stream.set_nodelay(true)?;
-    client(stream, request, config).await
+    Ok(stream)
 }
 
 /// Performs the client handshake over an already connected stream.
@@ -62,11 +84,21 @@ pub async fn connect_with(
 /// [`Error::Handshake`] if the server refuses, answers wrongly or too late, [`Error::Io`] on
 /// transport failure, [`Error::Usage`] for invalid caller-supplied values.
 pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    let start = Instant::now();
+    client_started(stream, request, config, Instant::now()).await
+}
+
+/// [`client`], for a connection whose handshake time budget started at `start` (before
+/// connecting and TLS).
+pub(super) async fn client_started<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: ClientRequest,
+    config: Config,
+    start: Instant,
+) -> Result<(WebSocket<S>, Response), Error> {
     let mut hs = ClientHandshake::new(request, config, default_entropy())?;
     hs.handle_timeout(Duration::ZERO);
     let deadline = hs.poll_timeout().and_then(|d| start.checked_add(d));
@@ -119,7 +151,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebS
 /// As [`accept`]; a rejection is written to the peer and reported as
 /// [`HandshakeError::Rejected`].
 pub async fn accept_with<S, F>(
-    mut stream: S,
+    stream: S,
     config: Config,
     callback: F,
 ) -> Result<WebSocket<S>, Error>
@@ -127,7 +159,21 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
-    let start = Instant::now();
+    accept_started(stream, config, callback, Instant::now()).await
+}
+
+/// [`accept_with`], for a connection whose handshake time budget started at `start` (before
+/// TLS).
+pub(super) async fn accept_started<S, F>(
+    mut stream: S,
+    config: Config,
+    callback: F,
+    start: Instant,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
     let handshake_deadline = start.checked_add(config.handshake_timeout);
     // Writing a rejection to a peer that does not read is bounded too.
     let linger = config.close_timeout;
