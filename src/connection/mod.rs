@@ -274,13 +274,16 @@ impl Connection {
     /// Spare room to read into directly; report how much was filled with
     /// [`commit_read`](Self::commit_read). Never empty.
     ///
-    /// Its size follows the frame in progress (at least 4 KiB, at most 1 MiB per call), so
-    /// the buffer grows with bytes actually received, never with a length the peer declared.
+    /// Its size follows the frame in progress, but never runs ahead of what has arrived: at
+    /// most the bytes already buffered (so the buffer at most doubles per read), at least
+    /// 4 KiB, at most 1 MiB per call. A peer that declares 16 MiB and sends one byte costs
+    /// 4 KiB, not 16 MiB.
     pub fn read_buf(&mut self) -> &mut [u8] {
         let want = match self.recv {
             Recv::Payload { len, .. } if self.accepts_input() => len
                 .saturating_sub(self.filled)
-                .saturating_add(MAX_HEADER_LEN),
+                .saturating_add(MAX_HEADER_LEN)
+                .min(self.filled),
             _ => 0,
         };
         self.reserve_read(want.clamp(READ_MIN, READ_MAX));

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Turns spec-vectors/**/*.vec into fuzz corpus files, one per vector and target.
+
+    python3 fuzz/seed.py [OUT_DIR]        # default: fuzz/seeds
+
+OUT_DIR/<target>/<vector name> is written for every target a vector can seed, in the input
+format that target reads (see the comments below and fuzz/fuzz_targets/*.rs). The vector
+syntax is documented in spec-vectors/README.md; this reads only the keys it needs.
+Seeds larger than MAX_SEED bytes are skipped: libFuzzer sizes -max_len from the corpus, and
+large seeds slow every execution without adding coverage.
+"""
+import hashlib
+import base64
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX_SEED = 8192
+TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))')
+
+
+def unescape(s):
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            n = s[i + 1]
+            if n == "x":
+                out.append(int(s[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            out += {"\\": b"\\", '"': b'"', "r": b"\r", "n": b"\n", "t": b"\t"}[n]
+            i += 2
+        else:
+            out += c.encode()
+            i += 1
+    return bytes(out)
+
+
+def parse_bytes(value):
+    """Returns (wire bytes, clear bytes after the last mask= on the line)."""
+    out = bytearray()
+    clear = bytearray()
+    key, key_at = None, 0
+    pos = 0
+    while pos < len(value):
+        m = TOKEN.match(value, pos)
+        if not m or m.end() == pos:
+            break
+        pos = m.end()
+        if m.group(1) is not None:
+            chunk = unescape(m.group(1))
+            if value[pos : pos + 1] == "*":
+                n = re.match(r"\*(\d+)", value[pos:])
+                pos += n.end()
+                chunk *= int(n.group(1))
+        else:
+            tok = m.group(2)
+            if tok.startswith("mask="):
+                key = bytes.fromhex(tok[5:])
+                key_at = 0
+                out += key
+                continue
+            if tok.startswith("ramp*"):
+                chunk = bytes(i % 256 for i in range(int(tok[5:])))
+            elif "*" in tok:
+                hexpart, n = tok.split("*")
+                chunk = bytes.fromhex(hexpart) * int(n)
+            else:
+                chunk = bytes.fromhex(tok)
+        if key is not None:
+            clear += chunk
+            chunk = bytes(b ^ key[(key_at + i) % 4] for i, b in enumerate(chunk))
+            key_at += len(chunk)
+        out += chunk
+    return bytes(out), bytes(clear)
+
+
+def vectors(path):
+    block = []
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if line == "---":
+            yield block
+            block = []
+        elif line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition(":")
+            block.append((key.strip(), value.strip()))
+    yield block
+
+
+def script(inputs, eof, sends):
+    """The connection targets' script: op byte, length byte, argument (common::drive)."""
+    out = bytearray()
+    for kind, arg in sends:
+        op = {"binary": 7, "ping": 9, "pong": 15}.get(kind)
+        if op is not None and len(arg) < 256:
+            out += bytes([op, len(arg)]) + arg
+    data = b"".join(inputs)
+    for i in range(0, len(data), 255):
+        chunk = data[i : i + 255]
+        out += bytes([0, len(chunk)]) + chunk
+    if eof:
+        out += bytes([14, 0])
+    out += bytes([12, 0])
+    return bytes(out)
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "seeds")
+    seeds = {}
+
+    def add(target, name, data):
+        if len(data) <= MAX_SEED:
+            seeds.setdefault(target, {})[name] = data
+
+    vec_dir = os.path.join(ROOT, "spec-vectors")
+    for dirpath, _, files in sorted(os.walk(vec_dir)):
+        for f in sorted(files):
+            if not f.endswith(".vec"):
+                continue
+            for block in vectors(os.path.join(dirpath, f)):
+                keys = dict(block)
+                if "name" not in keys:
+                    continue
+                name, kind = keys["name"], keys.get("kind")
+                ins = [parse_bytes(v) for k, v in block if k == "in"]
+                wire = [w for w, _ in ins]
+                if kind == "frames":
+                    role = keys["role"]
+                    sends = []
+                    for k, v in block:
+                        if k == "send":
+                            word, _, rest = v.partition(" ")
+                            if word in ("binary", "ping", "pong"):
+                                sends.append((word, parse_bytes(rest)[0]))
+                    add(f"{role}_connection", name, script(wire, keys.get("eof") == "yes", sends))
+                    for i, frame in enumerate(wire):
+                        add("frame_decode", f"{name}_{i}", frame[:64])
+                    if f == "utf8.vec":
+                        # The text as the validator sees it: payloads in the clear, in order.
+                        text = b"".join(clear if clear else w[2:] for w, clear in ins)
+                        add("utf8", name, b"\x07" + text)
+                elif kind == "server-handshake":
+                    add("server_handshake", name, b"\x00" + b"".join(wire))
+                elif kind == "client-handshake":
+                    # The target's nonce is "the sample nonce", as in every client vector.
+                    add("client_handshake", name, b"\x00" + b"".join(wire))
+    for target, files in sorted(seeds.items()):
+        d = os.path.join(out_dir, target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(d, name), "wb") as fh:
+                fh.write(data)
+        print(f"{target}: {len(files)} seeds in {d}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+//! The hostile-input catalogue: what a malicious or broken peer can send, each case with its
+//! exact expected outcome (close code or HTTP status, events), run through the public sans-IO
+//! API only (`ServerHandshake`, `ClientHandshake`, `Connection`).
+//!
+//! Every case runs its input whole, one byte at a time and at three seeded random cuts (odd
+//! seeds through the zero-copy `read_buf` path); all runs must agree exactly.
+//!
+//! Memory: a counting global allocator (per-thread counters, see `harness::measure`) checks
+//! that peak allocation per connection stays under the bound each resource test names:
+//!
+//! | case | bound |
+//! |---|---|
+//! | 20 MB header line / 1 MB response head, 1 KiB reads | 2 × `max_handshake_size` + 4 KiB |
+//! | frame declaring 2 GiB (fails 1009) | 4 KiB |
+//! | frame declaring 2^62 with limits off | 2 × (bytes received + 1 MiB) |
+//! | 10^6 one-byte continuations | 3 × payload + 2 × read size + 64 KiB |
+//! | 10^7 empty continuations | 256 KiB + 2 × read size |
+//! | 10 000 Pings, application writes nothing | 64 KiB + 2 × read size; ≤ 8 KiB + one Pong queued |
+//!
+//! Timings are printed with `-- --nocapture`; nothing asserts on time.
+
+#[path = "hostile/harness.rs"]
+mod harness;
+
+#[path = "hostile/close.rs"]
+mod close;
+#[path = "hostile/fragments.rs"]
+mod fragments;
+#[path = "hostile/frames.rs"]
+mod frames;
+#[path = "hostile/handshake.rs"]
+mod handshake;
+#[path = "hostile/resources.rs"]
+mod resources;
+
+#[global_allocator]
+static ALLOC: harness::CountingAlloc = harness::CountingAlloc;
