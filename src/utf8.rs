@@ -57,11 +57,21 @@ impl Utf8Validator {
                 }
             }
         }
-        match core::str::from_utf8(data) {
+        // Fast path: everything up to the last code point boundary goes through a SIMD
+        // validator in one call; only the unfinished code point at the end (at most three
+        // bytes) takes the byte-exact path below.
+        let cut = boundary(data);
+        if !fast_valid(&data[..cut]) {
+            // `data[..cut]` ends on a boundary whenever `data` is a valid stream prefix, so
+            // an error in it is an error in the stream.
+            return Err(Utf8Error);
+        }
+        let rest = &data[cut..];
+        match core::str::from_utf8(rest) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(Utf8Error),
             Err(e) => {
-                let rest = &data[e.valid_up_to()..];
+                let rest = &rest[e.valid_up_to()..];
                 self.partial[..rest.len()].copy_from_slice(rest);
                 self.partial_len = rest.len() as u8;
                 Ok(())
@@ -84,6 +94,31 @@ impl Utf8Validator {
         *self = Self::new();
         if complete { Ok(()) } else { Err(Utf8Error) }
     }
+}
+
+/// Where `data` would end its last complete code point if it is a valid stream prefix: its
+/// length, or the index of a trailing lead byte whose sequence is unfinished.
+fn boundary(data: &[u8]) -> usize {
+    let len = data.len();
+    // The last byte that is not a continuation byte (0b10xx_xxxx), among the last four.
+    let Some(lead) = (len.saturating_sub(4)..len)
+        .rev()
+        .find(|&i| data[i] & 0xC0 != 0x80)
+    else {
+        return len;
+    };
+    let need = match data[lead] {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    };
+    if len - lead < need { lead } else { len }
+}
+
+/// Whether `data` is UTF-8, with a SIMD validator where the CPU has one.
+fn fast_valid(data: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(data).is_ok()
 }
 
 #[cfg(test)]
@@ -128,6 +163,64 @@ mod tests {
         v.feed(&[0xE2, 0x82]).unwrap();
         assert!(!v.is_complete());
         assert_eq!(v.finish(), Err(Utf8Error));
+    }
+
+    /// Whether `bytes` can begin a valid UTF-8 stream.
+    fn valid_prefix(bytes: &[u8]) -> bool {
+        match core::str::from_utf8(bytes) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        }
+    }
+
+    #[test]
+    fn fails_exactly_when_the_prefix_stops_being_valid() {
+        // Bytes around every boundary of the UTF-8 tables, in pseudo-random strings cut into
+        // pseudo-random chunks (long enough to reach the SIMD paths).
+        let alphabet = [
+            b'a', 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xE1, 0xED,
+            0xEF, 0xF0, 0xF4, 0xF5, 0xFF,
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let valid = "aé€😀".as_bytes();
+        for _ in 0..5_000 {
+            let len = (next() % 300) as usize;
+            let mut bytes: Vec<u8> = Vec::with_capacity(len);
+            while bytes.len() < len {
+                // Mostly valid text, so that errors come late and at every position.
+                if next() % 8 == 0 {
+                    bytes.push(alphabet[(next() % alphabet.len() as u64) as usize]);
+                } else {
+                    let at = (next() % 4) as usize;
+                    let cp = [0..1, 1..3, 3..6, 6..10][at].clone();
+                    bytes.extend_from_slice(&valid[cp]);
+                }
+            }
+            let mut v = Utf8Validator::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let end = (at + 1 + (next() % 150) as usize).min(bytes.len());
+                let got = v.feed(&bytes[at..end]);
+                assert_eq!(
+                    got.is_ok(),
+                    valid_prefix(&bytes[..end]),
+                    "{bytes:x?} up to {end}"
+                );
+                if got.is_err() {
+                    break;
+                }
+                at = end;
+            }
+            if at == bytes.len() {
+                assert_eq!(v.finish().is_ok(), core::str::from_utf8(&bytes).is_ok());
+            }
+        }
     }
 
     #[test]
