@@ -36,7 +36,7 @@ for target in $(cargo +nightly fuzz list); do
     echo "FAILED fuzz smoke: $target (crash input under fuzz/artifacts/$target/)" >&2
     exit 1
   fi
-  grep -E '^#[0-9]+ +DONE' "$work/$target.log" | tail -n 1 || true
+  grep -E '^#[0-9]+[[:space:]]+DONE' "$work/$target.log" | tail -n 1 || true
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$work/$target.log" || true
 done
 echo "fuzz smoke passed"

@@ -112,7 +112,7 @@ fn rfc6455_5_1_masking_by_role() {
     let got = run("client_masked", client, &c2s(true, TEXT, b"hi"), false);
     got.assert_failed(1002);
     assert_eq!(got.error, Some(ProtocolError::MaskedFrame));
-    // The right way round works, and a client's Close is masked on the wire.
+    // The right way round works; a client masks its Pong (`parse_output` checks the role).
     let got = run("server_masked", server, &c2s(true, TEXT, b"hi"), false);
     assert_eq!(got.events, [Event::Message(Message::Text("hi".into()))]);
     let got = run("client_unmasked", client, &s2c(true, PING, b"x"), false);
