@@ -461,8 +461,11 @@ impl Connection {
             Message::Text(t) => t.into_bytes(),
             Message::Binary(b) => b,
         };
-        let shared = bytes.clone();
-        self.send_data(kind, &bytes, Some(shared))
+        // Only a server payload big enough to be queued by reference needs a second handle;
+        // anything else is copied into the frame, and a refcount bump per message is not free.
+        let shared =
+            (self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN).then(|| bytes.clone());
+        self.send_data(kind, &bytes, shared)
     }
 
     /// Queues a message encoded once for many server connections.
