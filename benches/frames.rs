@@ -22,6 +22,7 @@
 mod common;
 
 use bytes::Bytes;
+use common::CpuTime;
 use common::{Replay, Sink};
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use rfc6455::frame::{FrameHeader, MAX_HEADER_LEN, Opcode, decode_header, encode_header};
@@ -29,7 +30,8 @@ use rfc6455::{Config, Connection, Event, Message, OsEntropy};
 use std::hint::black_box;
 use std::io::Cursor;
 
-type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+type Group<'a> = BenchmarkGroup<'a, CpuTime>;
+type Crit = Criterion<CpuTime>;
 
 const SIZES: &[(usize, &str)] = &[
     (16, "16B"),
@@ -45,7 +47,7 @@ fn count_for(size: usize) -> usize {
 
 // ------------------------------------------------------------------------- headers
 
-fn headers(c: &mut Criterion) {
+fn headers(c: &mut Crit) {
     let forms: [(&str, u64, Option<[u8; 4]>); 4] = [
         ("2B", 100, None),
         ("6B-masked", 100, Some(common::KEY)),
@@ -227,7 +229,7 @@ fn bench_reader(g: &mut Group<'_>, id: &str, count: usize, mut reader: impl Read
     });
 }
 
-fn decode(c: &mut Criterion) {
+fn decode(c: &mut Crit) {
     for (server, side) in [(true, "server"), (false, "client")] {
         let mut g = c.benchmark_group(format!("decode/{side}"));
         for &(size, name) in SIZES {
@@ -253,7 +255,7 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-fn assemble(c: &mut Criterion) {
+fn assemble(c: &mut Crit) {
     const LEN: usize = 1 << 20;
     let mut g = c.benchmark_group("assemble");
     g.throughput(Throughput::Bytes(LEN as u64));
@@ -282,7 +284,7 @@ fn assemble(c: &mut Criterion) {
 
 // ------------------------------------------------------------------------- writers
 
-fn encode(c: &mut Criterion) {
+fn encode(c: &mut Crit) {
     for (server, side) in [(true, "server"), (false, "client")] {
         let mut g = c.benchmark_group(format!("encode/{side}"));
         for &(size, name) in SIZES {
@@ -347,5 +349,9 @@ fn encode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, headers, decode, assemble, encode);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = headers, decode, assemble, encode
+}
 criterion_main!(benches);

@@ -6,6 +6,8 @@
 //! request (it reads, parses, answers). fastwebsockets upgrades through hyper only, so it has
 //! no comparable sans-hyper path and is left out.
 
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use rfc6455::Config;
 use rfc6455::handshake::{Accept, ServerHandshake};
@@ -53,7 +55,7 @@ impl Write for OneShot {
     }
 }
 
-fn server(c: &mut Criterion) {
+fn server(c: &mut Criterion<common::CpuTime>) {
     let mut g = c.benchmark_group("handshake/server");
     g.bench_function("rfc6455", |b| {
         b.iter(|| {
@@ -82,5 +84,9 @@ fn server(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, server);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = server
+}
 criterion_main!(benches);

@@ -6,6 +6,8 @@
 //! `mask/offset/N/O`: starting at payload offset O (the key rotated), as a payload that
 //! arrives in pieces is unmasked.
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rfc6455::frame::apply_mask;
 use std::hint::black_box;
@@ -49,7 +51,7 @@ impl Aligned {
     }
 }
 
-fn by_length(c: &mut Criterion) {
+fn by_length(c: &mut Criterion<common::CpuTime>) {
     let mut g = c.benchmark_group("mask/len");
     for &len in LENGTHS {
         g.throughput(Throughput::Bytes(len as u64));
@@ -64,7 +66,7 @@ fn by_length(c: &mut Criterion) {
     g.finish();
 }
 
-fn by_alignment(c: &mut Criterion) {
+fn by_alignment(c: &mut Criterion<common::CpuTime>) {
     let mut g = c.benchmark_group("mask/align");
     for &len in ALIGN_LENGTHS {
         g.throughput(Throughput::Bytes(len as u64));
@@ -89,5 +91,9 @@ fn by_alignment(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, by_length, by_alignment);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = by_length, by_alignment
+}
 criterion_main!(benches);

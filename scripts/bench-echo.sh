@@ -103,6 +103,7 @@ if [ "$IDLE" -gt 0 ]; then
   done
 fi
 
+echo "machine: $(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" "$ROUNDS" <<'EOF'
 import sys, statistics
 from collections import defaultdict

@@ -5,9 +5,12 @@
 //! but the WebSocket code.
 #![allow(dead_code)] // each bench binary uses a different subset
 
+use criterion::Criterion;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// Most bytes one read or write moves, like a socket's buffer.
 pub const IO_CHUNK: usize = 256 << 10;
@@ -179,6 +182,67 @@ impl tokio::io::AsyncWrite for Sink {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// Criterion's measurement for these benches: this thread's CPU time
+/// (`CLOCK_THREAD_CPUTIME_ID`), so that time the scheduler gives to other processes on a
+/// shared machine is not counted; `BENCH_WALL=1` switches to wall-clock time. The benches are
+/// single-threaded and never block, so on an idle machine the two agree.
+pub struct CpuTime {
+    wall: bool,
+}
+
+impl CpuTime {
+    pub fn from_env() -> Self {
+        Self {
+            wall: std::env::var_os("BENCH_WALL").is_some_and(|v| v != "0"),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        if self.wall {
+            static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            return ORIGIN.get_or_init(std::time::Instant::now).elapsed();
+        }
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        self.now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Values are nanoseconds, exactly as for wall-clock time.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+/// The criterion configuration every bench binary uses.
+pub fn criterion() -> Criterion<CpuTime> {
+    Criterion::default().with_measurement(CpuTime::from_env())
 }
 
 /// Runs a future over the in-memory transports, which are always ready: one poll finishes it.

@@ -12,7 +12,9 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_default();
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(&addr).await?;
         println!("{kind} echo server listening on {}", listener.local_addr()?);
@@ -34,7 +36,9 @@ fn main() -> std::io::Result<()> {
 
 /// tokio-tungstenite's echo example: every data message is sent back.
 async fn tungstenite_echo(stream: TcpStream) {
-    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
     while let Some(Ok(msg)) = ws.next().await {
         if msg.is_binary() || msg.is_text() {
             if ws.send(msg).await.is_err() {
@@ -55,7 +59,9 @@ async fn fastwebsockets_echo(mut stream: TcpStream) {
     let ws = fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
     let mut ws = fastwebsockets::FragmentCollector::new(ws);
     loop {
-        let Ok(frame) = ws.read_frame().await else { break };
+        let Ok(frame) = ws.read_frame().await else {
+            break;
+        };
         match frame.opcode {
             fastwebsockets::OpCode::Close => break,
             fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
@@ -86,7 +92,9 @@ async fn upgrade_by_hand(stream: &mut TcpStream) -> std::io::Result<()> {
         .lines()
         .find_map(|l| {
             let (name, value) = l.split_once(':')?;
-            name.trim().eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+            name.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_owned())
         })
         .ok_or(std::io::ErrorKind::InvalidData)?;
     let mut sha = Sha1::new();
