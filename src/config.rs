@@ -30,8 +30,10 @@ pub struct Config {
     pub max_send_frame_size: u64,
     /// Answer every Ping with a Pong automatically (RFC 6455 §5.5.2). Default `true`.
     ///
-    /// A flood of Pings costs at most one queued Pong at a time: RFC 6455 §5.5.3 lets an
-    /// endpoint answer only the most recent Ping when earlier Pongs are still unsent.
+    /// Every Ping is answered while output flows; once more than 8 KiB of output waits
+    /// unsent, Pongs merge into one slot holding the newest Ping's payload (RFC 6455 §5.5.3
+    /// lets an endpoint answer only the most recent Ping), so a Ping flood cannot grow the
+    /// queue.
     pub auto_pong: bool,
     /// How long the closing handshake may take before the transport is dropped. Default 10 s.
     ///
