@@ -309,16 +309,21 @@ impl<S: Transport> WebSocket<S> {
 
     /// Sends a message and writes it out.
     ///
-    /// If the transport is non-blocking and would block, the rest stays queued and is written
-    /// by later calls; once more than `Config::write_buffer_high_water` bytes are queued, the
-    /// `WouldBlock` error is returned instead of queueing without bound.
+    /// Over a blocking transport this returns once the message has been written (a peer that
+    /// never reads blocks it, so memory stays bounded by the kernel's buffers). Over a
+    /// transport that can refuse a write (a non-blocking socket, or one with a write
+    /// timeout), what is not written stays queued for later calls, up to
+    /// `Config::write_buffer_high_water` bytes: while more than that is queued, `send`
+    /// refuses the message with an [`io::ErrorKind::WouldBlock`] error **without queueing
+    /// it**, so retrying the same call later sends it exactly once. [`flush`](Self::flush)
+    /// drains the queue.
     ///
     /// # Errors
-    /// [`Error::Usage`] after close; [`Error::Io`] on transport failure.
+    /// [`Error::Usage`] after close; [`Error::Io`] on transport failure or, as above,
+    /// `WouldBlock` when the queue is over the high-water mark.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        self.tick();
-        self.conn.send(message.into())?;
-        self.flush()
+        let message = message.into();
+        self.queue(|conn| conn.send(message))
     }
 
     /// Sends a text message.
@@ -326,9 +331,7 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.tick();
-        self.conn.send_text(text)?;
-        self.flush()
+        self.queue(|conn| conn.send_text(text))
     }
 
     /// Sends a binary message.
@@ -336,9 +339,7 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.tick();
-        self.conn.send_binary(data)?;
-        self.flush()
+        self.queue(|conn| conn.send_binary(data))
     }
 
     /// Sends a message encoded once for many connections (server only).
@@ -346,9 +347,7 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
-        self.tick();
-        self.conn.send_prepared(prepared)?;
-        self.flush()
+        self.queue(|conn| conn.send_prepared(prepared))
     }
 
     /// Sends one fragment of a message (see `Connection::send_fragment`).
@@ -361,9 +360,7 @@ impl<S: Transport> WebSocket<S> {
         data: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
-        self.tick();
-        self.conn.send_fragment(kind, data, fin)?;
-        self.flush()
+        self.queue(|conn| conn.send_fragment(kind, data, fin))
     }
 
     /// Sends a Ping.
@@ -371,9 +368,7 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`send`](Self::send); payloads over 125 bytes are a usage error.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.tick();
-        self.conn.send_ping(payload)?;
-        self.flush()
+        self.queue(|conn| conn.send_ping(payload))
     }
 
     /// Receives the next message. Pings are answered automatically; Pongs are skipped.
@@ -416,10 +411,12 @@ impl<S: Transport> WebSocket<S> {
             self.tick();
             if let Some(event) = self.conn.poll_event() {
                 // Write what the event obliged (a Pong, a Close echo) before handing it over.
-                self.flush()?;
+                // A transport that refuses the write leaves it queued: what reading queues is
+                // bounded by the core (Pongs merge under backlog), and the event is not lost.
+                self.write_out()?;
                 return Ok(Some(event));
             }
-            self.flush()?;
+            self.write_out()?;
             if self.conn.is_closed() {
                 self.finish()?;
                 return match self.conn.error() {
@@ -458,14 +455,47 @@ impl<S: Transport> WebSocket<S> {
     pub fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.tick();
         self.conn.send_close(code, reason)?;
-        self.flush()
+        // The Close is always queued (one small frame), whatever the backlog.
+        self.write_out()?;
+        Ok(())
     }
 
     /// Writes everything queued.
     ///
     /// # Errors
-    /// [`Error::Io`] on transport failure (see [`send`](Self::send) for `WouldBlock`).
+    /// [`Error::Io`] on transport failure; of kind [`io::ErrorKind::WouldBlock`] (or
+    /// `TimedOut`, as the platform reports a write timeout) when the transport refused a
+    /// write with bytes still queued: call again later.
     pub fn flush(&mut self) -> Result<(), Error> {
+        if self.write_out()? {
+            Ok(())
+        } else {
+            Err(io::Error::from(io::ErrorKind::WouldBlock).into())
+        }
+    }
+
+    /// The send path: refuses the command while the queue is over the high-water mark
+    /// (nothing is queued then), else queues it and writes what the transport takes.
+    fn queue<E: Into<Error>>(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), E>,
+    ) -> Result<(), Error> {
+        self.tick();
+        let high_water = self.conn.config().write_buffer_high_water as u64;
+        if self.conn.transmit_len() > high_water
+            && !self.write_out()?
+            && self.conn.transmit_len() > high_water
+        {
+            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+        }
+        command(&mut self.conn).map_err(Into::into)?;
+        self.write_out()?;
+        Ok(())
+    }
+
+    /// Writes queued bytes; `Ok(false)` when the transport refused a write (would block, or
+    /// its write timeout fired) with bytes still queued.
+    fn write_out(&mut self) -> io::Result<bool> {
         while self.conn.transmit_len() > 0 {
             let mut slices = [IoSlice::new(&[]); 8];
             let mut count = 0;
@@ -474,21 +504,22 @@ impl<S: Transport> WebSocket<S> {
                 count += 1;
             }
             match self.stream.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => self.conn.advance_transmit(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let high_water = self.conn.config().write_buffer_high_water as u64;
-                    if self.conn.transmit_len() > high_water {
-                        return Err(e.into());
-                    }
-                    return Ok(());
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(false);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         self.stream.flush()?;
-        Ok(())
+        Ok(true)
     }
 
     fn tick(&mut self) {
@@ -530,7 +561,7 @@ impl<S: Transport> WebSocket<S> {
     fn finish(&mut self) -> Result<(), Error> {
         while !self.conn.is_terminated() {
             self.tick();
-            self.flush()?;
+            self.write_out()?;
             if self.conn.wants_shutdown() && !self.write_shut {
                 self.write_shut = true;
                 let _ = self.stream.shutdown_write();

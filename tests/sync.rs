@@ -563,3 +563,116 @@ fn wss_without_the_rustls_feature_is_a_usage_error() {
         other => panic!("expected a usage error, got {:?}", other.map(drop)),
     }
 }
+
+// ------------------------------------------------------------------------------ backpressure
+
+/// How a transport refuses a write when the peer never reads.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    /// A non-blocking socket: `WouldBlock` at once.
+    NonBlocking,
+    /// A blocking socket with a write timeout: `WouldBlock` (or `TimedOut`) once it fires.
+    WriteTimeout,
+}
+
+/// Our server sends 16 KiB messages to a peer that reads nothing until told to. Sends are
+/// accepted while the unsent backlog is at most the high-water mark (64 KiB here), then
+/// refused with `WouldBlock`; a refused send queues nothing. Once the peer reads, every
+/// accepted message arrives exactly once, in order.
+fn a_peer_that_never_reads_meets_the_high_water_mark(refusal: Refusal) {
+    const HIGH_WATER: usize = 64 * 1024;
+    const SIZE: usize = 16 * 1024;
+    let config = Config::default().write_buffer_high_water(HIGH_WATER);
+    let (refused_tx, refused_rx) = mpsc::channel();
+    let (port, server) = serve(config, move |ws| {
+        let mut ws = ws.unwrap();
+        match refusal {
+            Refusal::NonBlocking => ws.get_ref().set_nonblocking(true).unwrap(),
+            Refusal::WriteTimeout => ws
+                .get_ref()
+                .set_write_timeout(Some(Duration::from_millis(20)))
+                .unwrap(),
+        }
+        let mut accepted = 0u32;
+        let mut peak = 0;
+        let refused = loop {
+            let mut payload = vec![0u8; SIZE];
+            payload[..4].copy_from_slice(&accepted.to_be_bytes());
+            match ws.send_binary(&payload) {
+                Ok(()) => accepted += 1,
+                Err(Error::Io(e)) => break e.kind(),
+                Err(e) => panic!("expected a refusal, got {e}"),
+            }
+            peak = peak.max(ws.connection().transmit_len());
+            // Loopback buffers hold a few MiB; a send that never refuses would pass this.
+            assert!(accepted < 100_000, "sends were never refused");
+        };
+        let queued = ws.connection().transmit_len();
+        let retried = ws.send_text("refused as well");
+        let queued_after_retry = ws.connection().transmit_len();
+        let flushed = ws.flush();
+        refused_tx
+            .send((accepted, peak, refused, queued, queued_after_retry))
+            .unwrap();
+        assert!(
+            matches!(&retried, Err(Error::Io(e)) if e.kind() == refused),
+            "{retried:?}"
+        );
+        assert!(
+            flushed.is_err(),
+            "flush cannot finish while nothing is read"
+        );
+        // The peer reads now: block until everything is out, then mark the end.
+        ws.get_ref().set_nonblocking(false).unwrap();
+        ws.get_ref().set_write_timeout(None).unwrap();
+        ws.flush().unwrap();
+        ws.send_text("end").unwrap();
+        ws.flush().unwrap();
+    });
+    let mut tcp = raw_client(port);
+
+    let (accepted, peak, refused, queued, queued_after_retry) = wait(&refused_rx);
+    assert!(
+        matches!(refused, ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{refused:?}"
+    );
+    assert!(accepted > 0);
+    let frame = (SIZE + 4) as u64;
+    assert!(
+        peak <= HIGH_WATER as u64 + frame,
+        "{peak} bytes queued, over the high-water mark plus one message"
+    );
+    assert!(
+        queued > HIGH_WATER as u64,
+        "refused below the mark: {queued}"
+    );
+    assert_eq!(queued_after_retry, queued, "a refused send queued bytes");
+
+    let mut received = Vec::new();
+    loop {
+        let (opcode, payload) = read_frame(&mut tcp).expect("a frame before EOF");
+        match opcode {
+            0x2 => {
+                assert_eq!(payload.len(), SIZE);
+                received.push(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+            }
+            0x1 => {
+                assert_eq!(payload, b"end");
+                break;
+            }
+            other => panic!("unexpected opcode {other:#x}"),
+        }
+    }
+    assert_eq!(received, (0..accepted).collect::<Vec<_>>());
+    wait(&server);
+}
+
+#[test]
+fn non_blocking_send_is_refused_above_the_high_water_mark() {
+    a_peer_that_never_reads_meets_the_high_water_mark(Refusal::NonBlocking);
+}
+
+#[test]
+fn write_timeout_send_is_refused_above_the_high_water_mark() {
+    a_peer_that_never_reads_meets_the_high_water_mark(Refusal::WriteTimeout);
+}
