@@ -8,9 +8,10 @@
 //!   public `FrameHeader` (fastwebsockets has no public header codec).
 //! * `decode/{server,client}/SIZE`: a connection reads a stream of one-frame binary messages
 //!   (masked towards a server, unmasked towards a client) and hands each message to the
-//!   application, which drops it. rfc6455 through `Connection::read_buf` + `commit_read` +
-//!   `poll_event`; tungstenite through `WebSocket::read`; fastwebsockets through
-//!   `WebSocket::read_frame` (its cheapest path: frames, no assembly).
+//!   application, which drops it. rfc6455 through `Connection::read_space`, `commit_space`
+//!   and `poll_event` (the tokio adapter's path: reads append to spare capacity, unzeroed);
+//!   tungstenite through `WebSocket::read`; fastwebsockets through `WebSocket::read_frame`
+//!   (its cheapest path: frames, no assembly).
 //! * `encode/{server,client}/SIZE`: the application sends one binary message and the
 //!   connection writes it out (one write or writev per message). rfc6455 through
 //!   `Connection::send` + `transmit_chunks` / `advance_transmit`; tungstenite through
@@ -148,8 +149,8 @@ impl Reader for Ours {
                 Some(other) => panic!("unexpected {other:?}"),
                 None => {}
             }
-            let n = self.src.fill(self.conn.read_buf());
-            self.conn.commit_read(n).unwrap();
+            self.src.fill_buf_mut(&mut self.conn.read_space());
+            self.conn.commit_space().unwrap();
         }
     }
 }

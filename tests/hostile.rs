@@ -16,7 +16,7 @@
 //! | 10^6 one-byte continuations | 3 × payload + 2 × read size + 64 KiB |
 //! | 10^7 empty continuations | 256 KiB + 2 × read size |
 //! | 10 000 Pings, application writes nothing | 64 KiB + 2 × read size; ≤ 8 KiB + one Pong queued |
-//! | frame declaring 16 MiB, 1 byte received, read through `read_buf` | bytes received + 64 KiB (was 1 MiB before read_buf followed bytes received) |
+//! | frame declaring 16 MiB, 1 byte received, through `read_buf` and `read_space` | 64 KiB (was 1 MiB before the room followed bytes received); 100 KiB later, 2 × bytes received + 64 KiB |
 //!
 //! Timings are printed with `-- --nocapture`; nothing asserts on time.
 

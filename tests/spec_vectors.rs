@@ -4,6 +4,7 @@
 //! at pseudo-random points. All three must agree with each other and with the vector. A file
 //! that does not parse fails the test, so a typo cannot silently skip a vector.
 
+use bytes::BufMut;
 use rfc6455::{CloseCode, Config, Connection, Event, Message, MessageKind};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -616,6 +617,8 @@ struct Way {
     lazy: bool,
     /// Deliver through the zero-copy path (`read_buf` + `commit_read`) instead of `receive`.
     zero_copy: bool,
+    /// With `zero_copy`: append to `read_space` + `commit_space` instead.
+    space: bool,
 }
 
 /// Every way to deliver `len` input bytes: whole, byte by byte, a few random cuttings, and
@@ -626,6 +629,7 @@ fn splittings(name: &str, len: usize) -> Vec<Way> {
         ends,
         lazy: false,
         zero_copy: false,
+        space: false,
     };
     let mut ways = vec![way("whole".to_string(), vec![len])];
     if len > 1 {
@@ -657,7 +661,15 @@ fn splittings(name: &str, len: usize) -> Vec<Way> {
         }
         ways.push(Way {
             zero_copy: true,
-            ..way("read_buf + commit_read, random chunks".to_string(), ends)
+            ..way(
+                "read_buf + commit_read, random chunks".to_string(),
+                ends.clone(),
+            )
+        });
+        ways.push(Way {
+            zero_copy: true,
+            space: true,
+            ..way("read_space + commit_space, random chunks".to_string(), ends)
         });
     }
     ways
@@ -753,6 +765,17 @@ fn run_frames(v: &Vector, way: &Way) -> Outcome {
         let r = if way.zero_copy {
             let mut rest = chunk;
             let mut r = Ok(());
+            while way.space && !rest.is_empty() {
+                let mut space = conn.read_space();
+                let n = space.remaining_mut().min(rest.len());
+                if n == 0 {
+                    o.faults.push("read_space offered no room".into());
+                    break;
+                }
+                space.put_slice(&rest[..n]);
+                r = conn.commit_space();
+                rest = &rest[n..];
+            }
             while !rest.is_empty() {
                 let buf = conn.read_buf();
                 if buf.is_empty() {

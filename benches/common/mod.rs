@@ -54,6 +54,25 @@ impl Replay {
     }
 }
 
+impl Replay {
+    /// Appends to `buf` as far as [`IO_CHUNK`] and `buf`'s remaining room allow, the way a
+    /// reader into uninitialised spare capacity does (tokio's `read_buf`).
+    pub fn fill_buf_mut(&mut self, buf: &mut impl bytes::BufMut) -> usize {
+        let want = buf.remaining_mut().min(IO_CHUNK);
+        let mut done = 0;
+        while done < want {
+            let n = (want - done).min(self.data.len() - self.pos);
+            buf.put_slice(&self.data[self.pos..self.pos + n]);
+            done += n;
+            self.pos += n;
+            if self.pos == self.data.len() {
+                self.pos = 0;
+            }
+        }
+        done
+    }
+}
+
 impl Read for Replay {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(self.fill(buf))

@@ -6,12 +6,13 @@ use crate::close::CloseCode;
 use crate::connection::{Connection, Event};
 use crate::error::{Error, UsageError};
 use crate::message::Message;
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::time::{Instant, Sleep, sleep_until};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
+use tokio_util::io::poll_read_buf;
 
 /// The connection, its stream and the adapter's bookkeeping: owned by a
 /// [`WebSocket`](super::WebSocket), or shared by a [`ReadHalf`](super::ReadHalf) and a
@@ -220,11 +221,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     // -------------------------------------------------------------- reading
 
-    /// Reads once into the core's buffer.
+    /// Reads once, appending to the core's buffer without zeroing it first
+    /// (`Connection::read_space`); the caller commits with `commit_space`.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut rb = ReadBuf::new(self.conn.read_buf());
-        ready!(Pin::new(&mut self.stream).poll_read(cx, &mut rb))?;
-        Poll::Ready(Ok(rb.filled().len()))
+        let mut space = self.conn.read_space();
+        poll_read_buf(Pin::new(&mut self.stream), cx, &mut space)
     }
 
     /// Waits for the core's next deadline; once it has passed, tells the core.
@@ -268,8 +269,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Ready(Ok(0)) => {
                     let _ = self.conn.receive_eof();
                 }
-                Poll::Ready(Ok(n)) => {
-                    let _ = self.conn.commit_read(n);
+                Poll::Ready(Ok(_)) => {
+                    let _ = self.conn.commit_space();
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
@@ -326,8 +327,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     let _ = self.conn.receive_eof();
                 }
                 // Bytes after the closing handshake are ignored by the core.
-                Poll::Ready(Ok(n)) => {
-                    let _ = self.conn.commit_read(n);
+                Poll::Ready(Ok(_)) => {
+                    let _ = self.conn.commit_space();
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A reset while closing ends the wait for the peer; the outcome is known.

@@ -11,6 +11,7 @@
 //! * [`Clock`]: a fake monotonic clock that drives `handle_timeout`.
 #![allow(dead_code, unreachable_pub)]
 
+use bytes::BufMut;
 use std::time::Duration;
 
 use rfc6455::frame::{FrameHeader, Opcode, decode_header};
@@ -561,12 +562,15 @@ impl Pair {
             .extend_from_slice(&taken);
     }
 
-    /// Delivers part of what is in flight to `side`, by `receive` or by `read_buf` +
-    /// `commit_read`, then polls its events; delivers EOF once the peer shut down and the
+    /// Delivers part of what is in flight to `side`, by `receive`, by `read_buf` +
+    /// `commit_read` or by `read_space` + `commit_space`, then polls its events; delivers EOF once the peer shut down and the
     /// pipe is empty.
     fn read(&mut self, side: Side) {
         let size = self.rng.size(self.max_io);
         let zero_copy = self.rng.chance(1, 2);
+        // Half the zero-copy reads append to `read_space` instead (chosen from the size's
+        // parity, so the random stream, and with it every other choice, stays as it was).
+        let space = zero_copy && size % 2 == 0;
         let end = &mut self.ends[side.idx()];
         if end.unread() == 0 {
             end.eof_delivered = true;
@@ -574,7 +578,15 @@ impl Pair {
         } else {
             let n = size.min(end.unread());
             let at = end.inbox_pos;
-            if zero_copy {
+            if space {
+                let mut room = end.conn.read_space();
+                assert!(room.has_remaining_mut(), "read_space must never be empty");
+                let n = n.min(room.remaining_mut());
+                room.put_slice(&end.inbox[at..at + n]);
+                let _ = end.conn.commit_space();
+                end.consume(n);
+                self.stats.zero_copy_reads += 1;
+            } else if zero_copy {
                 let buf = end.conn.read_buf();
                 assert!(!buf.is_empty(), "read_buf must never be empty");
                 let n = n.min(buf.len());
