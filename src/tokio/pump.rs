@@ -103,7 +103,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Writes queued bytes until at most `limit` remain.
     fn poll_write_until(&mut self, cx: &mut Context<'_>, limit: u64) -> Poll<io::Result<()>> {
         while self.conn.transmit_len() > limit {
-            let written = if self.stream.is_write_vectored() {
+            // One chunk (the common case: small messages are copied behind their header)
+            // goes out with a plain write, which the kernel handles a little faster.
+            let single = self.conn.pending_transmit().len() as u64 == self.conn.transmit_len();
+            let written = if self.stream.is_write_vectored() && !single {
                 let mut slices = [IoSlice::new(&[]); 16];
                 let mut count = 0;
                 for (slot, chunk) in slices.iter_mut().zip(self.conn.transmit_chunks()) {
@@ -251,8 +254,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Event>, Error>> {
+        // The clock is read once per call: the loop below never waits (a pending read or
+        // timer returns), and the timer path tells the core the time itself.
+        self.tick();
         loop {
-            self.tick();
             self.write_obligations(cx)?;
             if let Some(event) = self.conn.poll_event() {
                 // Start writing what the event obliged (a Pong, the Close echo). A write error
