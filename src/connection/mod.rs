@@ -61,6 +61,9 @@ const PONG_BACKLOG: u64 = 8 << 10;
 /// from 8.2 KB to 6.2 KB); a frame larger than that gets more room once its header is read.
 const READ_MIN: usize = 2048;
 const READ_MAX: usize = 1 << 20;
+/// The most the adaptive minimum room grows to, for a busy connection reading many frames
+/// per read (64 KiB: 1 KiB fragments assembled 1.3x faster than with 2 KiB reads).
+const READ_BATCH_MAX: usize = 64 << 10;
 /// Inside a frame, room up to this much is offered even before that much has arrived:
 /// growing a buffer from a few KiB by doubling costs a copy of everything received at
 /// every step (measured through `read_space`, against a 4 KiB start: 64 KiB frames decoded
@@ -100,6 +103,11 @@ pub struct Connection {
     // so that `read_buf` does not zero memory before every read.
     rbuf: BytesMut,
     filled: usize,
+    /// The least room the next read gets (`READ_MIN` to `READ_BATCH_MAX`): doubled after a
+    /// read that filled what it was offered, halved after one that used under a quarter.
+    read_room: usize,
+    /// The room the last `read_buf` / `read_space` offered.
+    offered: usize,
     recv: Recv,
     incoming: Option<Incoming>,
     utf8: Utf8Validator,
@@ -157,6 +165,8 @@ impl Connection {
             extension: None,
             rbuf: BytesMut::new(),
             filled: 0,
+            read_room: READ_MIN,
+            offered: 0,
             recv: Recv::Header,
             incoming: None,
             utf8: Utf8Validator::new(),
@@ -287,7 +297,8 @@ impl Connection {
     ///
     /// Its size follows the frame in progress, but never runs far ahead of what has arrived:
     /// at most the bytes already buffered or 64 KiB, whichever is more (so past 64 KiB the
-    /// buffer at most doubles per read), at least 2 KiB, at most 1 MiB per call. A peer that
+    /// buffer at most doubles per read), at most 1 MiB per call, and at least 2 KiB, more (up
+    /// to 64 KiB) while reads keep filling the room they are offered. A peer that
     /// declares 16 MiB and sends one byte costs 64 KiB, not 16 MiB. The room is zeroed
     /// before it is first offered (a `&mut [u8]` must be initialised); readers that can
     /// append to spare capacity should use [`read_space`](Self::read_space), which does not
@@ -295,6 +306,7 @@ impl Connection {
     pub fn read_buf(&mut self) -> &mut [u8] {
         let want = self.read_want();
         self.reserve_read(want);
+        self.offered = self.rbuf.len() - self.filled;
         &mut self.rbuf[self.filled..]
     }
 
@@ -311,6 +323,7 @@ impl Connection {
         // Room `read_buf` zeroed is dropped from the length (it stays in the capacity).
         self.rbuf.truncate(self.filled);
         self.rbuf.reserve(want);
+        self.offered = want;
         (&mut self.rbuf).limit(want)
     }
 
@@ -328,6 +341,7 @@ impl Connection {
             "read_space: bytes were removed from the connection's buffer"
         );
         if self.accepts_input() && len > self.filled {
+            self.adapt_read_room(len - self.filled);
             self.filled = len;
             self.last_received = self.now;
         } else {
@@ -347,7 +361,18 @@ impl Connection {
                 .min(self.filled.max(READ_FRAME_MIN)),
             _ => 0,
         };
-        want.clamp(READ_MIN, READ_MAX)
+        want.clamp(self.read_room, READ_MAX)
+    }
+
+    /// Sizes the next reads by the last one: a connection whose reads fill their room is
+    /// offered more (up to 64 KiB), so a stream of small frames takes fewer, larger reads,
+    /// while an idle or trickling one keeps 2 KiB. The room grows only with bytes received.
+    fn adapt_read_room(&mut self, n: usize) {
+        if n >= self.offered {
+            self.read_room = (self.read_room * 2).min(READ_BATCH_MAX);
+        } else if n < self.read_room / 4 {
+            self.read_room = (self.read_room / 2).max(READ_MIN);
+        }
     }
 
     /// Accepts `n` bytes written into [`read_buf`](Self::read_buf).
@@ -356,6 +381,7 @@ impl Connection {
     /// As [`receive`](Self::receive).
     pub fn commit_read(&mut self, n: usize) -> Result<(), ProtocolError> {
         if self.accepts_input() && n > 0 {
+            self.adapt_read_room(n);
             self.filled = (self.filled + n).min(self.rbuf.len());
             self.last_received = self.now;
         }

@@ -80,10 +80,25 @@ impl Connection {
                     if avail < len {
                         return self.need_more();
                     }
-                    let payload = self.rbuf.split_to(len);
-                    self.filled -= len;
                     self.recv = Recv::Header;
-                    if let Err(e) = self.on_frame(header, payload) {
+                    let done = if header.opcode == Opcode::Continuation {
+                        self.on_continuation(header.fin, len)
+                    } else {
+                        let payload = if header.fin || header.opcode.is_control() {
+                            // A whole message (or control frame): handed out without a copy.
+                            self.rbuf.split_to(len)
+                        } else {
+                            // The first fragment starts the assembly buffer, which the next
+                            // fragments extend: a split-off handle would be copied out of
+                            // the shared read buffer at the first extension anyway.
+                            let first = BytesMut::from(&self.rbuf[..len]);
+                            self.rbuf.advance(len);
+                            first
+                        };
+                        self.filled -= len;
+                        self.on_frame(header, payload)
+                    };
+                    if let Err(e) = done {
                         return self.parse_failed(e);
                     }
                 }
@@ -171,17 +186,8 @@ impl Connection {
                     self.incoming = Some(msg);
                 }
             }
-            Opcode::Continuation => {
-                // check_header guarantees a message is in progress.
-                let Some(msg) = self.incoming.as_mut() else {
-                    return Err(ProtocolError::UnexpectedContinuation);
-                };
-                msg.buf.extend_from_slice(&payload);
-                if h.fin {
-                    let msg = self.incoming.take().expect("message in progress");
-                    self.finish_message(msg)?;
-                }
-            }
+            // `process` hands continuations to `on_continuation`, without splitting them off.
+            Opcode::Continuation => return Err(ProtocolError::UnexpectedContinuation),
             Opcode::Ping => {
                 let payload = payload.freeze();
                 // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
@@ -204,6 +210,23 @@ impl Connection {
                 self.incoming = None;
                 self.events.push_back(Event::Close(frame));
             }
+        }
+        Ok(())
+    }
+
+    /// A continuation frame whose `len` payload bytes (unmasked and checked) lead the read
+    /// buffer: copied straight into the message being assembled, with no handle split off
+    /// the read buffer (a split and its drop cost two atomic operations per fragment).
+    fn on_continuation(&mut self, fin: bool, len: usize) -> Result<(), ProtocolError> {
+        let Some(msg) = self.incoming.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        msg.buf.extend_from_slice(&self.rbuf[..len]);
+        self.rbuf.advance(len);
+        self.filled -= len;
+        if fin {
+            let msg = self.incoming.take().expect("message in progress");
+            self.finish_message(msg)?;
         }
         Ok(())
     }
