@@ -463,9 +463,9 @@ impl<S: Transport> WebSocket<S> {
     /// Writes everything queued.
     ///
     /// # Errors
-    /// [`Error::Io`] on transport failure; of kind [`io::ErrorKind::WouldBlock`] (or
-    /// `TimedOut`, as the platform reports a write timeout) when the transport refused a
-    /// write with bytes still queued: call again later.
+    /// [`Error::Io`] on transport failure; of kind [`io::ErrorKind::WouldBlock`] when the
+    /// transport refused a write (it would block, or its write timeout fired) with bytes
+    /// still queued: call again later.
     pub fn flush(&mut self) -> Result<(), Error> {
         if self.write_out()? {
             Ok(())

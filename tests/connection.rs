@@ -667,3 +667,35 @@ fn rfc6455_5_2_extension_rsv_bits_accepted_only_on_first_frame() {
     s.send_text("x").unwrap();
     assert_eq!(drain_transmit(&mut s), [0xC1, 1, b'x']);
 }
+
+#[test]
+fn read_space_room_is_2kib_idle_grows_to_16kib_while_filled_and_shrinks_back() {
+    use bytes::BufMut;
+    let mut s = server(Config::default());
+    // A long stream of 16-byte messages (22 bytes each on the wire).
+    let frame = to_server(true, op::BINARY, &[7; 16]);
+    let wire: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 4000)
+        .collect();
+    let mut at = 0;
+    let mut read = |s: &mut Connection, max: usize| {
+        let mut space = s.read_space();
+        let room = space.remaining_mut();
+        let n = room.min(max);
+        space.put_slice(&wire[at..at + n]);
+        at += n;
+        s.commit_space().unwrap();
+        drain_events(s);
+        room
+    };
+    // Reads that fill the room double it, up to 16 KiB.
+    let growing: Vec<usize> = (0..6).map(|_| read(&mut s, usize::MAX)).collect();
+    assert_eq!(growing, [2048, 4096, 8192, 16384, 16384, 16384]);
+    // Reads that use under a quarter of it halve it, down to 2 KiB.
+    let shrinking: Vec<usize> = (0..6).map(|_| read(&mut s, 22)).collect();
+    assert_eq!(shrinking, [16384, 8192, 4096, 2048, 2048, 2048]);
+    assert_eq!(s.error(), None);
+}

@@ -103,10 +103,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Writes queued bytes until at most `limit` remain.
     fn poll_write_until(&mut self, cx: &mut Context<'_>, limit: u64) -> Poll<io::Result<()>> {
         while self.conn.transmit_len() > limit {
-            // One chunk (the common case: small messages are copied behind their header)
-            // goes out with a plain write, which the kernel handles a little faster.
-            let single = self.conn.pending_transmit().len() as u64 == self.conn.transmit_len();
-            let written = if self.stream.is_write_vectored() && !single {
+            let written = if self.stream.is_write_vectored() {
                 let mut slices = [IoSlice::new(&[]); 16];
                 let mut count = 0;
                 for (slot, chunk) in slices.iter_mut().zip(self.conn.transmit_chunks()) {
