@@ -117,7 +117,7 @@ fn boundary(data: &[u8]) -> usize {
 }
 
 /// Whether `data` is UTF-8, with a SIMD validator where the CPU has one.
-fn fast_valid(data: &[u8]) -> bool {
+pub(crate) fn fast_valid(data: &[u8]) -> bool {
     simdutf8::basic::from_utf8(data).is_ok()
 }
 

@@ -535,6 +535,32 @@ fn rfc6455_5_2_read_buf_is_never_empty() {
     assert_eq!(data.len(), 1 << 20);
 }
 
+/// Small whole messages are copied out of the read buffer, so a message the application keeps
+/// does not keep that buffer alive; large ones are cut off it without a copy. `is_unique`
+/// tells the two apart: a handle into the read buffer shares it with the connection.
+#[test]
+fn small_messages_are_copied_out_large_ones_share_the_read_buffer() {
+    let mut wire = to_server(true, op::BINARY, &[7; 16]);
+    wire.extend(to_server(true, op::TEXT, "ü".repeat(200).as_bytes()));
+    wire.extend(to_server(true, op::BINARY, &[9; 4096]));
+    let mut s = server(Config::default());
+    s.receive(&wire).unwrap();
+    let events = drain_events(&mut s);
+    let [
+        Event::Message(Message::Binary(small)),
+        Event::Message(Message::Text(text)),
+        Event::Message(Message::Binary(large)),
+    ] = &events[..]
+    else {
+        panic!("unexpected events {events:?}")
+    };
+    assert_eq!(&small[..], &[7; 16]);
+    assert!(small.is_unique(), "a 16-byte message pins the read buffer");
+    assert_eq!(text.as_str(), "ü".repeat(200));
+    assert_eq!(&large[..], &[9; 4096]);
+    assert!(!large.is_unique(), "a 4 KiB message was copied");
+}
+
 // ------------------------------------------------------------------------------ output queue
 
 #[test]

@@ -7,11 +7,14 @@ use crate::error::ProtocolError;
 use crate::frame::{self, FrameHeader, Opcode};
 use crate::message::{Message, MessageKind, Utf8Bytes};
 use crate::utf8::Utf8Validator;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Most events processed ahead of the application: parsing pauses here, so a read full of
 /// tiny frames costs queue memory in proportion to this, not to the read.
 pub(super) const EVENT_BATCH: usize = 32;
+
+/// Whole messages up to this size are copied out of the read buffer rather than split off it.
+const SMALL_MESSAGE: usize = 512;
 pub(super) enum Recv {
     Header,
     /// `done` payload bytes, at the front of the read buffer, are unmasked and checked.
@@ -44,6 +47,12 @@ impl Connection {
                         Ok(ok) => ok,
                         Err(e) => return self.parse_failed(e),
                     };
+                    if self.filled - header_len >= len && Self::whole_message(&header) {
+                        if let Err(e) = self.take_whole_message(header, header_len, len) {
+                            return self.parse_failed(e);
+                        }
+                        continue;
+                    }
                     self.rbuf.advance(header_len);
                     self.filled -= header_len;
                     self.recv = Recv::Payload {
@@ -104,6 +113,54 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Whether a frame with this header is a whole message of its own, with nothing for an
+    /// extension to decode: a final Text or Binary frame with no reserved bits set. (Its
+    /// header passed `check_header`, so no message is in progress.)
+    fn whole_message(h: &FrameHeader) -> bool {
+        h.fin && h.rsv == 0 && matches!(h.opcode, Opcode::Text | Opcode::Binary)
+    }
+
+    /// The fast path for a whole message whose frame is already buffered (the common case for
+    /// small messages): unmasked, checked and cut off the read buffer in one step, with none
+    /// of the per-chunk bookkeeping that a frame arriving in pieces needs.
+    fn take_whole_message(
+        &mut self,
+        h: FrameHeader,
+        header_len: usize,
+        len: usize,
+    ) -> Result<(), ProtocolError> {
+        self.rbuf.advance(header_len);
+        self.filled -= header_len + len;
+        let payload = if len <= SMALL_MESSAGE {
+            // Copied out: a small allocation is cheaper than the atomic reference counting of
+            // a handle into the read buffer, and it does not pin that whole buffer in memory
+            // for as long as the application keeps the message.
+            let mut copy = self.rbuf[..len].to_vec();
+            self.rbuf.advance(len);
+            if let Some(key) = h.mask {
+                frame::apply_mask(&mut copy, key, 0);
+            }
+            Bytes::from(copy)
+        } else {
+            let mut payload = self.rbuf.split_to(len);
+            if let Some(key) = h.mask {
+                frame::apply_mask(&mut payload, key, 0);
+            }
+            payload.freeze()
+        };
+        let message = if h.opcode == Opcode::Text {
+            // RFC 6455 §8.1: a text message that is not valid UTF-8 fails the connection.
+            if !crate::utf8::fast_valid(&payload) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            Message::Text(Utf8Bytes::from_validated(payload))
+        } else {
+            Message::Binary(payload)
+        };
+        self.events.push_back(Event::Message(message));
+        Ok(())
     }
 
     /// The checks that need the connection's context; returns the payload length as `usize`
