@@ -39,7 +39,7 @@
 //!   of its own because cargo cannot enable a dependency (tokio-rustls) only when two other
 //!   features are both on.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed in `frame::mask` alone
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 

@@ -188,9 +188,21 @@ fn write_frame(out: &mut BytesMut, header: FrameHeader, payload: &[u8], mask: Op
     let n = frame::encode_header(&mut head, &header);
     out.reserve(n + payload.len());
     out.extend_from_slice(&head[..n]);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = mask {
-        frame::apply_mask(&mut out[start..], key, 0);
+    match mask {
+        None => out.extend_from_slice(payload),
+        Some(key) => {
+            // Copied and masked a piece at a time, so the masking pass reads what the copy has
+            // just left in the L1 cache instead of making a second trip through L2 or memory.
+            let mut at = 0;
+            for piece in payload.chunks(MASK_PIECE) {
+                let start = out.len();
+                out.extend_from_slice(piece);
+                frame::apply_mask(&mut out[start..], key, at);
+                at += piece.len();
+            }
+        }
     }
 }
+
+/// How much of a payload is copied before it is masked: well inside a 32 KiB L1 data cache.
+const MASK_PIECE: usize = 8 << 10;

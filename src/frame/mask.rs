@@ -1,4 +1,16 @@
-//! Payload masking (RFC 6455 §5.3), eight bytes at a time in safe code.
+//! Payload masking (RFC 6455 §5.3), eight bytes at a time in safe code, and the same loop
+//! compiled for AVX2 where the CPU has it.
+//!
+//! This is the crate's only `unsafe`: the call into the AVX2 build of the loop, made after the
+//! CPU was checked for AVX2. It pays for itself: 1.2–1.3× the masking throughput from 16 KiB up
+//! on these machines (see `benches/README.md`), and masking is the one pass over a payload the
+//! server side makes beyond the copy in. `scripts/miri.sh` runs this module's tests under Miri
+//! both ways (with AVX2 enabled at compile time, so the `unsafe` call is taken).
+#![allow(unsafe_code)]
+
+/// Below this length the AVX2 build is not worth the check that picks it.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const AVX2_MIN: usize = 256;
 
 /// XORs `buf` with the masking key, as the bytes at `offset..offset + buf.len()` of a payload.
 ///
@@ -8,6 +20,30 @@
 /// with the same key and offset restores the input.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if buf.len() >= AVX2_MIN && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `mask_avx2` is safe code compiled with AVX2 enabled; its one requirement is
+        // a CPU that executes AVX2 instructions, which was checked on the line above.
+        unsafe { mask_avx2(buf, key) };
+        return;
+    }
+    mask_words(buf, key);
+}
+
+/// [`mask_words`] compiled for AVX2, so the vectorised loop moves 32 bytes per instruction
+/// instead of 16.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn mask_avx2(buf: &mut [u8], key: [u8; 4]) {
+    mask_words(buf, key);
+}
+
+/// Masks `buf` with `key` (already rotated for the offset).
+#[inline(always)]
+fn mask_words(buf: &mut [u8], key: [u8; 4]) {
     // Eight bytes at a time: LLVM turns this into wide unaligned loads and stores (and
     // vectorises the loop), with no `unsafe` alignment tricks.
     let wide = u64::from_ne_bytes([
@@ -42,13 +78,44 @@ mod tests {
     #[test]
     fn matches_bytewise_at_every_length_and_offset() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
-        for len in 0..70 {
+        for len in (0..70).chain([255, 256, 257, 300, 1027, 4099]) {
             for offset in 0..8 {
                 let data: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(31)).collect();
                 let (mut a, mut b) = (data.clone(), data.clone());
                 apply_mask(&mut a, key, offset);
                 bytewise(&mut b, key, offset);
                 assert_eq!(a, b, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    /// Both builds of the loop, called directly, against the byte-by-byte definition, at
+    /// lengths around the vector widths and at every alignment of the data.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[test]
+    fn avx2_build_matches_bytewise() {
+        // `scripts/miri.sh` builds with AVX2 enabled so that Miri takes the `unsafe` path.
+        #[cfg(all(miri, target_feature = "avx2"))]
+        assert!(std::is_x86_feature_detected!("avx2"));
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let data: Vec<u8> = (0..600u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in [0, 1, 31, 32, 33, 64, 255, 256, 257, 511, 517] {
+            for skew in 0..8 {
+                let mut expect = data[skew..skew + len].to_vec();
+                bytewise(&mut expect, key, 0);
+                let mut wide = data.clone();
+                // SAFETY: the CPU supports AVX2, checked above.
+                unsafe { mask_avx2(&mut wide[skew..skew + len], key) };
+                assert_eq!(wide[skew..skew + len], expect[..], "len {len} skew {skew}");
+                assert_eq!(wide[..skew], data[..skew], "wrote before the slice");
+                assert_eq!(
+                    wide[skew + len..],
+                    data[skew + len..],
+                    "wrote after the slice"
+                );
             }
         }
     }
