@@ -166,7 +166,7 @@ pub fn client<S: Transport>(
         match read_until(&mut stream, &mut buf, hs.poll_timeout(), start)? {
             ReadOutcome::Data(n) => hs.receive(&buf[..n])?,
             ReadOutcome::Eof => hs.receive_eof()?,
-            ReadOutcome::TimedOut => {
+            ReadOutcome::TimedOut | ReadOutcome::WouldBlock => {
                 hs.handle_timeout(start.elapsed());
                 if let Some(e) = hs.error() {
                     return Err(e.into());
@@ -207,7 +207,7 @@ where
         let step = match read_until(&mut stream, &mut buf, hs.poll_timeout(), start)? {
             ReadOutcome::Data(n) => hs.receive(&buf[..n]),
             ReadOutcome::Eof => hs.receive_eof(),
-            ReadOutcome::TimedOut => {
+            ReadOutcome::TimedOut | ReadOutcome::WouldBlock => {
                 hs.handle_timeout(start.elapsed());
                 hs.error().map_or(Ok(()), Err)
             }
@@ -374,10 +374,15 @@ impl<S: Transport> WebSocket<S> {
     /// Receives the next message. Pings are answered automatically; Pongs are skipped.
     /// Returns `Ok(None)` once the closing handshake has completed.
     ///
+    /// Over a non-blocking stream (`TcpStream::set_nonblocking`), a call that finds no whole
+    /// message buffered and nothing to read returns an [`io::ErrorKind::WouldBlock`] error at
+    /// once instead of waiting; nothing is lost (a partial frame stays buffered), so call
+    /// again when the stream is readable. The handshake itself needs a blocking stream.
+    ///
     /// # Errors
     /// [`Error::Protocol`] when the peer broke the protocol (the Close frame with its code
     /// has been sent) or the stream ended without a Close (1006); [`Error::Io`] on transport
-    /// failure.
+    /// failure, or of kind `WouldBlock` as above.
     pub fn recv(&mut self) -> Result<Option<Message>, Error> {
         loop {
             match self.recv_event()? {
@@ -546,6 +551,10 @@ impl<S: Transport> WebSocket<S> {
                 let _ = self.conn.receive_eof();
             }
             Ok(ReadOutcome::TimedOut) => {}
+            // Nothing is lost: a partial frame stays in the connection for the next call.
+            Ok(ReadOutcome::WouldBlock) => {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+            }
             Err(e) if self.conn.is_closed() => {
                 // A reset while closing ends the wait for the peer; the outcome is known.
                 let _ = e;
@@ -582,7 +591,11 @@ impl<S: Transport> WebSocket<S> {
 enum ReadOutcome {
     Data(usize),
     Eof,
+    /// The deadline passed with nothing read.
     TimedOut,
+    /// A non-blocking transport had nothing to read: the read returned at once, with the
+    /// deadline still ahead (or with no deadline at all).
+    WouldBlock,
 }
 
 /// Reads once, giving up at `deadline` (measured from `start`).
@@ -604,6 +617,7 @@ fn read_until<S: Transport>(
             None => None,
         };
         stream.set_read_timeout(timeout)?;
+        let began = start.elapsed();
         return match stream.read(buf) {
             Ok(0) => Ok(ReadOutcome::Eof),
             Ok(n) => Ok(ReadOutcome::Data(n)),
@@ -616,7 +630,13 @@ fn read_until<S: Transport>(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                Ok(ReadOutcome::TimedOut)
+                // A blocking read gives up only when its timeout fires; one that returns
+                // before half of it has passed (or that had no timeout) did not block.
+                let waited = start.elapsed().saturating_sub(began);
+                match timeout {
+                    Some(t) if waited >= t / 2 => Ok(ReadOutcome::TimedOut),
+                    _ => Ok(ReadOutcome::WouldBlock),
+                }
             }
             Err(e) => Err(e),
         };

@@ -674,3 +674,56 @@ fn non_blocking_send_is_refused_above_the_high_water_mark() {
 fn write_timeout_send_is_refused_above_the_high_water_mark() {
     a_peer_that_never_reads_meets_the_high_water_mark(Refusal::WriteTimeout);
 }
+
+// ------------------------------------------------------------------------------ non-blocking
+
+/// Over a non-blocking socket, `recv` with nothing to read returns `WouldBlock` at once (it
+/// used to spin until data came), and a frame that arrives in two parts is kept across the
+/// `WouldBlock` in between and delivered whole.
+#[test]
+fn nonblocking_recv_returns_would_block_and_keeps_a_partial_frame() {
+    /// Blocks until the socket has bytes to read, then makes it non-blocking again.
+    fn wait_readable(tcp: &TcpStream) {
+        tcp.set_nonblocking(false).unwrap();
+        tcp.peek(&mut [0u8; 1]).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+    }
+    fn kind(r: Result<Option<Message>, Error>) -> Result<Option<Message>, ErrorKind> {
+        r.map_err(|e| match e {
+            Error::Io(e) => e.kind(),
+            other => panic!("expected an I/O error, got {other}"),
+        })
+    }
+    // The peer writes each part only after the server reported on the one before.
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (step_tx, step_rx) = mpsc::channel();
+    let (port, server) = serve(Config::default(), move |ws| {
+        let mut ws = ws.unwrap();
+        ws.get_ref().set_nonblocking(true).unwrap();
+        step_tx.send(kind(ws.recv())).unwrap(); // nothing sent yet
+        go_rx.recv().unwrap(); // half a frame was sent
+        wait_readable(ws.get_ref());
+        step_tx.send(kind(ws.recv())).unwrap();
+        go_rx.recv().unwrap(); // the rest was sent
+        wait_readable(ws.get_ref());
+        let whole = kind(ws.recv());
+        let after = kind(ws.recv());
+        (whole, after)
+    });
+    let mut tcp = raw_client(port);
+    let frame = client_frame(0x1, b"hello, non-blocking world");
+    let (first, rest) = frame.split_at(9);
+    assert_eq!(wait(&step_rx), Err(ErrorKind::WouldBlock), "idle");
+    tcp.write_all(first).unwrap();
+    go_tx.send(()).unwrap();
+    assert_eq!(wait(&step_rx), Err(ErrorKind::WouldBlock), "half a frame");
+    tcp.write_all(rest).unwrap();
+    go_tx.send(()).unwrap();
+
+    let (whole, after) = wait(&server);
+    assert_eq!(
+        whole,
+        Ok(Some(Message::Text("hello, non-blocking world".into())))
+    );
+    assert_eq!(after, Err(ErrorKind::WouldBlock));
+}
