@@ -133,22 +133,18 @@ impl Connection {
     ) -> Result<(), ProtocolError> {
         self.rbuf.advance(header_len);
         self.filled -= header_len + len;
+        if let Some(key) = h.mask {
+            frame::apply_mask(&mut self.rbuf[..len], key, 0);
+        }
         let payload = if len <= SMALL_MESSAGE {
             // Copied out: a small allocation is cheaper than the atomic reference counting of
             // a handle into the read buffer, and it does not pin that whole buffer in memory
             // for as long as the application keeps the message.
-            let mut copy = self.rbuf[..len].to_vec();
+            let copy = Bytes::copy_from_slice(&self.rbuf[..len]);
             self.rbuf.advance(len);
-            if let Some(key) = h.mask {
-                frame::apply_mask(&mut copy, key, 0);
-            }
-            Bytes::from(copy)
+            copy
         } else {
-            let mut payload = self.rbuf.split_to(len);
-            if let Some(key) = h.mask {
-                frame::apply_mask(&mut payload, key, 0);
-            }
-            payload.freeze()
+            self.rbuf.split_to(len).freeze()
         };
         let message = if h.opcode == Opcode::Text {
             // RFC 6455 §8.1: a text message that is not valid UTF-8 fails the connection.
