@@ -25,13 +25,13 @@ mod common;
 use bytes::Bytes;
 use common::CpuTime;
 use common::{Replay, Sink};
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use rfc6455::frame::{FrameHeader, MAX_HEADER_LEN, Opcode, decode_header, encode_header};
 use rfc6455::{Config, Connection, Event, Message, OsEntropy};
 use std::hint::black_box;
 use std::io::Cursor;
+use std::time::Duration;
 
-type Group<'a> = BenchmarkGroup<'a, CpuTime>;
 type Crit = Criterion<CpuTime>;
 
 const SIZES: &[(usize, &str)] = &[
@@ -220,79 +220,103 @@ impl Reader for FwsCollector {
     }
 }
 
-fn bench_reader(g: &mut Group<'_>, id: &str, count: usize, mut reader: impl Reader) {
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            for _ in 0..count {
-                reader.next();
-            }
-        });
-    });
+/// One workload run by every library: `group/name/library` in criterion's ids.
+struct Workload {
+    group: String,
+    name: &'static str,
+    /// Payload bytes per iteration.
+    bytes: u64,
+    /// Each library's iteration, ours first.
+    libs: Vec<(&'static str, Run)>,
 }
 
-fn decode(c: &mut Crit) {
+/// One iteration of a workload by one library.
+type Run = Box<dyn FnMut()>;
+
+fn reader_iteration(count: usize, mut reader: impl Reader + 'static) -> Run {
+    Box::new(move || {
+        for _ in 0..count {
+            reader.next();
+        }
+    })
+}
+
+fn decode() -> Vec<Workload> {
+    let mut out = Vec::new();
     for (server, side) in [(true, "server"), (false, "client")] {
-        let mut g = c.benchmark_group(format!("decode/{side}"));
         for &(size, name) in SIZES {
             let count = count_for(size);
             let wire = common::binary_stream(size, count, server);
-            g.throughput(Throughput::Bytes((size * count) as u64));
-            let id = |lib: &str| format!("{name}/{lib}");
-            bench_reader(
-                &mut g,
-                &id("rfc6455"),
-                count,
-                Ours::new(server, wire.clone()),
-            );
-            bench_reader(
-                &mut g,
-                &id("tungstenite"),
-                count,
-                Tungstenite::new(server, wire.clone()),
-            );
-            bench_reader(&mut g, &id("fastwebsockets"), count, Fws::new(server, wire));
+            out.push(Workload {
+                group: format!("decode/{side}"),
+                name,
+                bytes: (size * count) as u64,
+                libs: vec![
+                    (
+                        "rfc6455",
+                        reader_iteration(count, Ours::new(server, wire.clone())),
+                    ),
+                    (
+                        "tungstenite",
+                        reader_iteration(count, Tungstenite::new(server, wire.clone())),
+                    ),
+                    (
+                        "fastwebsockets",
+                        reader_iteration(count, Fws::new(server, wire)),
+                    ),
+                ],
+            });
         }
-        g.finish();
     }
+    out
 }
 
-fn assemble(c: &mut Crit) {
+fn assemble() -> Vec<Workload> {
     const LEN: usize = 1 << 20;
-    let mut g = c.benchmark_group("assemble");
-    g.throughput(Throughput::Bytes(LEN as u64));
+    let mut out = Vec::new();
     for (text_name, text) in [
         ("ascii", common::ascii_text(LEN)),
         ("mixed", common::mixed_text(LEN)),
     ] {
         for (fragments, shape) in [(1, "1x1MiB"), (1024, "1024x1KiB")] {
             let wire = common::fragmented_text(&text, fragments, true);
-            let id = |lib: &str| format!("{text_name}/{shape}/{lib}");
-            bench_reader(&mut g, &id("rfc6455"), 1, Ours::new(true, wire.clone()));
-            bench_reader(
-                &mut g,
-                &id("tungstenite"),
-                1,
-                Tungstenite::new(true, wire.clone()),
-            );
-            let collector = fastwebsockets::FragmentCollector::new(
-                fastwebsockets::WebSocket::after_handshake(Replay::new(wire), fws_role(true)),
-            );
-            bench_reader(&mut g, &id("fastwebsockets"), 1, FwsCollector(collector));
+            let collector =
+                fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(
+                    Replay::new(wire.clone()),
+                    fws_role(true),
+                ));
+            out.push(Workload {
+                group: format!("assemble/{text_name}"),
+                name: shape,
+                bytes: LEN as u64,
+                libs: vec![
+                    (
+                        "rfc6455",
+                        reader_iteration(1, Ours::new(true, wire.clone())),
+                    ),
+                    (
+                        "tungstenite",
+                        reader_iteration(1, Tungstenite::new(true, wire)),
+                    ),
+                    (
+                        "fastwebsockets",
+                        reader_iteration(1, FwsCollector(collector)),
+                    ),
+                ],
+            });
         }
     }
-    g.finish();
+    out
 }
 
 // ------------------------------------------------------------------------- writers
 
-fn encode(c: &mut Crit) {
+fn encode() -> Vec<Workload> {
+    let mut out = Vec::new();
     for (server, side) in [(true, "server"), (false, "client")] {
-        let mut g = c.benchmark_group(format!("encode/{side}"));
         for &(size, name) in SIZES {
             let count = count_for(size);
-            g.throughput(Throughput::Bytes((size * count) as u64));
             let payload: Bytes = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-            let id = |lib: &str| format!("{name}/{lib}");
 
             let mut conn = if server {
                 Connection::server(Config::default())
@@ -300,22 +324,21 @@ fn encode(c: &mut Crit) {
                 Connection::client(Config::default(), Box::new(OsEntropy::new()))
             };
             let mut sink = Sink::new();
-            g.bench_function(id("rfc6455"), |b| {
-                b.iter(|| {
-                    for _ in 0..count {
-                        conn.send(Message::Binary(payload.clone())).unwrap();
-                        while conn.transmit_len() > 0 {
-                            let mut slices = [&[][..]; 16];
-                            let mut k = 0;
-                            for (slot, chunk) in slices.iter_mut().zip(conn.transmit_chunks()) {
-                                *slot = chunk;
-                                k += 1;
-                            }
-                            let n = sink.write_vectored_slices(&slices[..k]);
-                            conn.advance_transmit(n);
+            let ours_payload = payload.clone();
+            let ours = Box::new(move || {
+                for _ in 0..count {
+                    conn.send(Message::Binary(ours_payload.clone())).unwrap();
+                    while conn.transmit_len() > 0 {
+                        let mut slices = [&[][..]; 16];
+                        let mut k = 0;
+                        for (slot, chunk) in slices.iter_mut().zip(conn.transmit_chunks()) {
+                            *slot = chunk;
+                            k += 1;
                         }
+                        let n = sink.write_vectored_slices(&slices[..k]);
+                        conn.advance_transmit(n);
                     }
-                });
+                }
             });
 
             let role = if server {
@@ -324,27 +347,59 @@ fn encode(c: &mut Crit) {
                 tungstenite::protocol::Role::Client
             };
             let mut ws = tungstenite::WebSocket::from_raw_socket(Replay::new(vec![0]), role, None);
-            g.bench_function(id("tungstenite"), |b| {
-                b.iter(|| {
-                    for _ in 0..count {
-                        ws.send(tungstenite::Message::Binary(payload.clone()))
-                            .unwrap();
-                    }
-                });
+            let tung_payload = payload.clone();
+            let tung = Box::new(move || {
+                for _ in 0..count {
+                    ws.send(tungstenite::Message::Binary(tung_payload.clone()))
+                        .unwrap();
+                }
             });
 
             let mut ws =
                 fastwebsockets::WebSocket::after_handshake(Replay::new(vec![0]), fws_role(server));
-            g.bench_function(id("fastwebsockets"), |b| {
-                b.iter(|| {
-                    for _ in 0..count {
-                        let frame = fastwebsockets::Frame::binary(
-                            fastwebsockets::Payload::Borrowed(&payload),
-                        );
-                        common::ready(ws.write_frame(frame)).unwrap();
-                    }
-                });
+            let fws = Box::new(move || {
+                for _ in 0..count {
+                    let frame =
+                        fastwebsockets::Frame::binary(fastwebsockets::Payload::Borrowed(&payload));
+                    common::ready(ws.write_frame(frame)).unwrap();
+                }
             });
+            out.push(Workload {
+                group: format!("encode/{side}"),
+                name,
+                bytes: (size * count) as u64,
+                libs: vec![
+                    ("rfc6455", ours),
+                    ("tungstenite", tung),
+                    ("fastwebsockets", fws),
+                ],
+            });
+        }
+    }
+    out
+}
+
+fn workloads() -> Vec<Workload> {
+    let mut all = decode();
+    all.extend(assemble());
+    all.extend(encode());
+    all
+}
+
+/// Every workload under criterion, one library after another.
+fn streams(c: &mut Crit) {
+    let mut all = workloads();
+    let mut at = 0;
+    while at < all.len() {
+        let group = all[at].group.clone();
+        let mut g = c.benchmark_group(&group);
+        while at < all.len() && all[at].group == group {
+            let w = &mut all[at];
+            g.throughput(Throughput::Bytes(w.bytes));
+            for (lib, run) in &mut w.libs {
+                g.bench_function(format!("{}/{lib}", w.name), |b| b.iter(&mut *run));
+            }
+            at += 1;
         }
         g.finish();
     }
@@ -353,6 +408,115 @@ fn encode(c: &mut Crit) {
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = headers, decode, assemble, encode
+    targets = headers, streams
 }
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--interleaved") {
+        let filter = args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .map(String::as_str);
+        interleaved(filter);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+// ------------------------------------------------------------------------- interleaved
+
+/// `cargo bench --bench frames -- --interleaved [FILTER]`: the stream workloads again, but the
+/// libraries take turns instead of running one after another, and each ratio is taken within
+/// one round, so a host that slows down for a while slows every library alike.
+///
+/// For each workload: one warm-up sample per library, then `ROUNDS` rounds (default 21). A
+/// sample is `k` iterations timed on this thread's CPU clock, `k` chosen so that our sample
+/// takes about `SAMPLE_MS` (default 5) milliseconds; each round runs one sample per library,
+/// the starting library rotating from round to round. Printed: our median time per
+/// iteration, and for each peer the median of the per-round ratios (peer time / our time,
+/// above 1: we are faster) with their interquartile range.
+fn interleaved(filter: Option<&str>) {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = env("ROUNDS", 21).max(1) as usize;
+    let target = Duration::from_millis(env("SAMPLE_MS", 5).max(1));
+    let clock = common::CpuTime::from_env();
+    let sample = |run: &mut Run, k: u32| {
+        let start = clock.now();
+        for _ in 0..k {
+            run();
+        }
+        clock.now().saturating_sub(start) / k
+    };
+
+    println!(
+        "interleaved: {rounds} rounds, ~{} ms samples; ratio = peer time / rfc6455 time \
+         (>1: rfc6455 faster), median of per-round ratios [interquartile range]",
+        target.as_millis()
+    );
+    let header = format!(
+        "{:<28}{:>10}{:>11}{:>24}{:>24}",
+        "workload", "rfc6455", "", "tungstenite", "fastwebsockets"
+    );
+    println!("{header}\n{}", "-".repeat(header.len()));
+    for mut w in workloads() {
+        let id = format!("{}/{}", w.group, w.name);
+        if filter.is_some_and(|f| !id.contains(f)) {
+            continue;
+        }
+        // Warm up every library once; size the samples on ours.
+        let ours_once = sample(&mut w.libs[0].1, 1);
+        for (_, run) in &mut w.libs[1..] {
+            sample(run, 1);
+        }
+        let k = (target.as_nanos() / ours_once.as_nanos().max(1)).clamp(1, 1 << 20) as u32;
+        for (_, run) in &mut w.libs {
+            sample(run, k);
+        }
+        let n = w.libs.len();
+        let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); n];
+        for round in 0..rounds {
+            for j in 0..n {
+                let lib = (round + j) % n;
+                let t = sample(&mut w.libs[lib].1, k);
+                times[lib].push(t.as_nanos() as f64);
+            }
+        }
+        let ours = median(&times[0]);
+        let mut line = format!(
+            "{id:<28}{:>10}{:>11}",
+            fmt_ns(ours),
+            format!("{:.2} GB/s", w.bytes as f64 / ours)
+        );
+        for peer in &times[1..] {
+            let mut ratios: Vec<f64> = peer.iter().zip(&times[0]).map(|(p, o)| p / o).collect();
+            ratios.sort_by(f64::total_cmp);
+            let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f).round() as usize];
+            line += &format!(
+                "{:>24}",
+                format!("{:.2} [{:.2}-{:.2}]", q(0.5), q(0.25), q(0.75))
+            );
+        }
+        println!("{line}");
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn fmt_ns(ns: f64) -> String {
+    match ns {
+        ns if ns >= 1e6 => format!("{:.3} ms", ns / 1e6),
+        ns if ns >= 1e3 => format!("{:.3} us", ns / 1e3),
+        ns => format!("{ns:.0} ns"),
+    }
+}

@@ -218,7 +218,9 @@ impl CpuTime {
         }
     }
 
-    fn now(&self) -> Duration {
+    /// This thread's CPU time so far (or wall-clock time since the first call with
+    /// `BENCH_WALL=1`).
+    pub fn now(&self) -> Duration {
         if self.wall {
             static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
             return ORIGIN.get_or_init(std::time::Instant::now).elapsed();
