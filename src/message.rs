@@ -145,6 +145,21 @@ impl Message {
         }
     }
 
+    /// The text of a text message; `None` for a binary one.
+    ///
+    /// ```
+    /// use rfc6455::Message;
+    /// assert_eq!(Message::from("hi").as_text(), Some("hi"));
+    /// assert_eq!(Message::from(vec![0xff]).as_text(), None);
+    /// ```
+    #[must_use]
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(t) => Some(t.as_str()),
+            Self::Binary(_) => None,
+        }
+    }
+
     /// The payload length in bytes.
     #[must_use]
     pub fn len(&self) -> usize {
