@@ -436,7 +436,8 @@ fn main() {
 /// takes about `SAMPLE_MS` (default 5) milliseconds; each round runs one sample per library,
 /// the starting library rotating from round to round. Printed: our median time per
 /// iteration, and for each peer the median of the per-round ratios (peer time / our time,
-/// above 1: we are faster) with their interquartile range.
+/// above 1: we are faster) with their interquartile range. `ONLY=LIBRARY` runs one library
+/// alone (for a profiler).
 fn interleaved(filter: Option<&str>) {
     let env = |name: &str, default: u64| {
         std::env::var(name)
@@ -470,7 +471,14 @@ fn interleaved(filter: Option<&str>) {
         if filter.is_some_and(|f| !id.contains(f)) {
             continue;
         }
-        // Warm up every library once; size the samples on ours.
+        if let Ok(only) = std::env::var("ONLY") {
+            // For profiling one library: `ONLY=rfc6455 perf record ...`.
+            w.libs.retain(|(lib, _)| *lib == only);
+            if w.libs.is_empty() {
+                continue;
+            }
+        }
+        // Warm up every library once; size the samples on the first.
         let ours_once = sample(&mut w.libs[0].1, 1);
         for (_, run) in &mut w.libs[1..] {
             sample(run, 1);
