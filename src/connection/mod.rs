@@ -112,6 +112,9 @@ pub struct Connection {
     offered: usize,
     recv: Recv,
     incoming: Option<Incoming>,
+    /// The size of the last fragmented message, which the next one's assembly buffer
+    /// reserves (see `start_message`).
+    assembly_hint: usize,
     utf8: Utf8Validator,
     /// An error the parser found behind events the application has not taken yet.
     pending_error: Option<ProtocolError>,
@@ -171,6 +174,7 @@ impl Connection {
             offered: 0,
             recv: Recv::Header,
             incoming: None,
+            assembly_hint: 0,
             utf8: Utf8Validator::new(),
             pending_error: None,
             events: VecDeque::new(),

@@ -29,7 +29,9 @@ pub(super) enum Recv {
 pub(super) struct Incoming {
     pub(super) kind: MessageKind,
     pub(super) rsv: u8,
-    pub(super) buf: BytesMut,
+    /// The payload so far. A `Vec` rather than a `BytesMut`, so that the room reserved ahead
+    /// can be given back (`shrink_to_fit`) before the message is handed out.
+    pub(super) buf: Vec<u8>,
 }
 
 impl Connection {
@@ -47,11 +49,19 @@ impl Connection {
                         Ok(ok) => ok,
                         Err(e) => return self.parse_failed(e),
                     };
-                    if self.filled - header_len >= len && Self::whole_message(&header) {
-                        if let Err(e) = self.take_whole_message(header, header_len, len) {
-                            return self.parse_failed(e);
+                    if self.filled - header_len >= len {
+                        let taken = if Self::whole_message(&header) {
+                            self.take_whole_message(header, header_len, len)
+                        } else if Self::plain_fragment(&header) {
+                            self.take_fragment(header, header_len, len, check_utf8)
+                        } else {
+                            Ok(false)
+                        };
+                        match taken {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(e) => return self.parse_failed(e),
                         }
-                        continue;
                     }
                     self.rbuf.advance(header_len);
                     self.filled -= header_len;
@@ -93,19 +103,15 @@ impl Connection {
                     let done = if header.opcode == Opcode::Continuation {
                         self.on_continuation(header.fin, len)
                     } else {
-                        let payload = if header.fin || header.opcode.is_control() {
+                        if header.fin || header.opcode.is_control() {
                             // A whole message (or control frame): handed out without a copy.
-                            self.rbuf.split_to(len)
+                            let payload = self.rbuf.split_to(len);
+                            self.filled -= len;
+                            self.on_frame(header, payload)
                         } else {
-                            // The first fragment starts the assembly buffer, which the next
-                            // fragments extend: a split-off handle would be copied out of
-                            // the shared read buffer at the first extension anyway.
-                            let first = BytesMut::from(&self.rbuf[..len]);
-                            self.rbuf.advance(len);
-                            first
-                        };
-                        self.filled -= len;
-                        self.on_frame(header, payload)
+                            self.start_message(&header, len);
+                            Ok(())
+                        }
                     };
                     if let Err(e) = done {
                         return self.parse_failed(e);
@@ -130,7 +136,7 @@ impl Connection {
         h: FrameHeader,
         header_len: usize,
         len: usize,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<bool, ProtocolError> {
         self.rbuf.advance(header_len);
         self.filled -= header_len + len;
         if let Some(key) = h.mask {
@@ -156,7 +162,74 @@ impl Connection {
             Message::Binary(payload)
         };
         self.events.push_back(Event::Message(message));
-        Ok(())
+        Ok(true)
+    }
+
+    /// Whether a frame with this header is a fragment of a message without reserved bits: a
+    /// non-final Text or Binary frame, or a continuation (which never has them; see
+    /// `check_header`). Control frames and extension-encoded messages take the slow path.
+    fn plain_fragment(h: &FrameHeader) -> bool {
+        match h.opcode {
+            Opcode::Text | Opcode::Binary => !h.fin && h.rsv == 0,
+            Opcode::Continuation => true,
+            _ => false,
+        }
+    }
+
+    /// The fast path for a fragment whose frame is already buffered: unmasked, checked and
+    /// copied into the message being assembled in one step. Returns `Ok(false)`, having done
+    /// nothing, for a continuation of an extension-encoded message.
+    fn take_fragment(
+        &mut self,
+        h: FrameHeader,
+        header_len: usize,
+        len: usize,
+        check_utf8: bool,
+    ) -> Result<bool, ProtocolError> {
+        if h.opcode == Opcode::Continuation && self.incoming.as_ref().is_none_or(|m| m.rsv != 0) {
+            return Ok(false);
+        }
+        self.rbuf.advance(header_len);
+        self.filled -= header_len;
+        let payload = &mut self.rbuf[..len];
+        if let Some(key) = h.mask {
+            frame::apply_mask(payload, key, 0);
+        }
+        // RFC 6455 §8.1: invalid UTF-8 fails the connection as soon as it is seen.
+        if check_utf8 && self.utf8.feed(payload).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        if h.opcode == Opcode::Continuation {
+            self.on_continuation(h.fin, len)?;
+        } else {
+            self.start_message(&h, len);
+        }
+        Ok(true)
+    }
+
+    /// A message's first fragment, `len` checked bytes at the front of the read buffer,
+    /// starts the assembly buffer (copied: the next fragments extend it, and a handle split
+    /// off the read buffer would be copied out at the first extension anyway).
+    ///
+    /// The buffer reserves as much as the previous fragmented message needed (at most
+    /// `max_message_size`): a stream of similar messages then assembles without reallocating,
+    /// where doubling from the first fragment's size would copy the message about once more.
+    /// `finish_message` gives back what a smaller message leaves unused.
+    fn start_message(&mut self, h: &FrameHeader, len: usize) {
+        let kind = if h.opcode == Opcode::Text {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
+        let mut buf = Vec::with_capacity(len.max(self.assembly_hint));
+        buf.extend_from_slice(&self.rbuf[..len]);
+        self.rbuf.advance(len);
+        self.filled -= len;
+        self.incoming = Some(Incoming {
+            kind,
+            rsv: h.rsv,
+            buf,
+        });
     }
 
     /// The checks that need the connection's context; returns the payload length as `usize`
@@ -222,22 +295,15 @@ impl Connection {
 
     fn on_frame(&mut self, h: FrameHeader, payload: BytesMut) -> Result<(), ProtocolError> {
         match h.opcode {
+            // A whole message in one frame (`process` hands first fragments to
+            // `start_message`).
             Opcode::Text | Opcode::Binary => {
                 let kind = if h.opcode == Opcode::Text {
                     MessageKind::Text
                 } else {
                     MessageKind::Binary
                 };
-                let msg = Incoming {
-                    kind,
-                    rsv: h.rsv,
-                    buf: payload,
-                };
-                if h.fin {
-                    self.finish_message(msg)?;
-                } else {
-                    self.incoming = Some(msg);
-                }
+                self.finish_message(kind, h.rsv, payload)?;
             }
             // `process` hands continuations to `on_continuation`, without splitting them off.
             Opcode::Continuation => return Err(ProtocolError::UnexpectedContinuation),
@@ -278,14 +344,32 @@ impl Connection {
         self.rbuf.advance(len);
         self.filled -= len;
         if fin {
-            let msg = self.incoming.take().expect("message in progress");
-            self.finish_message(msg)?;
+            let Incoming { kind, rsv, mut buf } =
+                self.incoming.take().expect("message in progress");
+            self.assembly_hint = buf.len();
+            if rsv != 0 {
+                // For the extension to decode (the copy is of the encoded, smaller form).
+                return self.finish_message(kind, rsv, BytesMut::from(&buf[..]));
+            }
+            // RFC 6455 §8.1: a text message that ends inside a code point is invalid too.
+            if kind == MessageKind::Text && self.utf8.finish().is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            if buf.capacity() > buf.len() {
+                // In place with the common allocators: shrinking splits the block.
+                buf.shrink_to_fit();
+            }
+            self.deliver(kind, Bytes::from(buf));
         }
         Ok(())
     }
 
-    fn finish_message(&mut self, msg: Incoming) -> Result<(), ProtocolError> {
-        let Incoming { kind, rsv, buf } = msg;
+    fn finish_message(
+        &mut self,
+        kind: MessageKind,
+        rsv: u8,
+        buf: BytesMut,
+    ) -> Result<(), ProtocolError> {
         let bytes = if rsv != 0 {
             let ext = self
                 .extension
@@ -303,11 +387,16 @@ impl Connection {
             }
             buf.freeze()
         };
+        self.deliver(kind, bytes);
+        Ok(())
+    }
+
+    /// Queues a whole message, its payload checked.
+    fn deliver(&mut self, kind: MessageKind, bytes: Bytes) {
         let message = match kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
             MessageKind::Binary => Message::Binary(bytes),
         };
         self.events.push_back(Event::Message(message));
-        Ok(())
     }
 }
