@@ -286,7 +286,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`Error::Usage`] for an invalid code or reason, or if already closing;
     /// [`Error::Io`] on transport failure.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue(|c| c.send_close(code, reason))?;
+        self.inner.queue_close(|c| c.send_close(code, reason))?;
         loop {
             match self.recv_event().await {
                 Ok(Some(_)) => {}
@@ -306,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Errors
     /// As [`close`](Self::close).
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue(|c| c.send_close(code, reason))?;
+        self.inner.queue_close(|c| c.send_close(code, reason))?;
         self.flush().await
     }
 

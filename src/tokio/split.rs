@@ -199,7 +199,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// [`Error::Usage`] for an invalid code or reason, or if already closing;
     /// [`Error::Io`] on transport failure.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_close(code, reason)).await
+        with_lock(&self.shared, |i| {
+            i.queue_close(|c| c.send_close(code, reason))
+        })?;
+        self.flush().await
     }
 
     /// As [`WebSocket::flush`] (cancel safe).
