@@ -7,6 +7,7 @@ use crate::error::ProtocolError;
 use crate::frame::{self, FrameHeader, Opcode};
 use crate::message::{Message, MessageKind, Utf8Bytes};
 use crate::utf8::Utf8Validator;
+use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Most events processed ahead of the application: parsing pauses here, so a read full of
