@@ -419,6 +419,67 @@ async fn close_timeout_bounds_close_when_the_peer_never_answers() {
     expect_eof(&mut peer).await;
 }
 
+/// A server over an in-memory stream, and the raw peer end (paused-clock tests: with a real
+/// socket, tokio's auto-advance can run the clock past a read that is about to be ready).
+fn server_with_raw_peer(config: Config) -> (WebSocket<DuplexStream>, DuplexStream) {
+    let (ours, peer) = tokio::io::duplex(64 << 10);
+    (
+        WebSocket::from_upgraded(ours, Role::Server, config, &[]),
+        peer,
+    )
+}
+
+/// The close timeout counts from when the closing starts, however long the connection sat
+/// idle before: the adapter skips the clock while no timer is armed, and must read it again
+/// once a Close or an error is about to be taken.
+#[tokio::test(start_paused = true)]
+async fn close_timeout_counts_from_the_peers_close_after_a_long_idle() {
+    let close_timeout = Duration::from_secs(3);
+    let (mut server, mut peer) =
+        server_with_raw_peer(Config::default().close_timeout(close_timeout));
+    peer.write_all(&client_frame(0x1, b"hi")).await.unwrap();
+    let first = timeout(WATCHDOG, server.recv()).await.unwrap().unwrap();
+    assert_eq!(first, Some(Message::from("hi")));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    // The peer closes but never ends its stream: the server waits out the close timeout.
+    peer.write_all(&client_frame(0x8, &1000u16.to_be_bytes()))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let end = timeout(WATCHDOG, server.recv()).await.unwrap();
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    assert!(
+        start.elapsed() >= close_timeout,
+        "gave up after {:?}",
+        start.elapsed()
+    );
+    expect_close(&mut peer, 1000).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_timeout_counts_from_a_deferred_error_after_a_long_idle() {
+    let close_timeout = Duration::from_secs(3);
+    let (mut server, mut peer) =
+        server_with_raw_peer(Config::default().close_timeout(close_timeout));
+    // A message, then an unmasked frame (RFC 6455 §5.1) in the same write: the error waits
+    // behind the message.
+    let mut wire = client_frame(0x1, b"hi");
+    wire.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
+    peer.write_all(&wire).await.unwrap();
+    let first = timeout(WATCHDOG, server.recv()).await.unwrap().unwrap();
+    assert_eq!(first, Some(Message::from("hi")));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let start = Instant::now();
+    let end = timeout(WATCHDOG, server.recv()).await.unwrap();
+    assert!(matches!(end, Err(Error::Protocol(_))), "{end:?}");
+    assert!(
+        start.elapsed() >= close_timeout,
+        "gave up after {:?}",
+        start.elapsed()
+    );
+    expect_close(&mut peer, 1002).await;
+}
+
 // ------------------------------------------------------------------ handshake
 
 #[tokio::test(start_paused = true)]

@@ -231,6 +231,18 @@ impl Connection {
         }
     }
 
+    /// Whether the time matters to what the connection does next: a timer is armed, the
+    /// closing handshake has begun, or a Close or an error waits behind queued events (taking
+    /// it starts the close timeout). While this is false an adapter may skip reading the clock
+    /// before `poll_event`; `now` is then stale, and nothing uses it.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn needs_clock(&self) -> bool {
+        self.close_received
+            || self.pending_error.is_some()
+            || self.state() != State::Open
+            || self.poll_timeout().is_some()
+    }
+
     /// Whether the peer's Close frame arrived.
     #[must_use]
     pub const fn close_received(&self) -> bool {

@@ -269,10 +269,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Event>, Error>> {
-        // The clock is read once per call: the loop below never waits (a pending read or
-        // timer returns), and the timer path tells the core the time itself.
-        self.tick();
+        // The clock is read at most once per call (the loop below never waits: a pending read
+        // or timer returns, and the timer path tells the core the time itself), and only when
+        // the core has a use for it: with no timer armed and no close under way (keepalive off,
+        // the default) an echoed message would otherwise read it twice, about 0.1 us of the
+        // 8 us the 100 x 16 B echo costs per message.
+        let mut ticked = false;
         loop {
+            if !ticked && self.conn.needs_clock() {
+                self.tick();
+                ticked = true;
+            }
             self.write_obligations(cx)?;
             if let Some(event) = self.conn.poll_event() {
                 // Start writing what the event obliged (a Pong, the Close echo). A write error
