@@ -725,3 +725,40 @@ fn read_space_room_is_2kib_idle_grows_to_16kib_while_filled_and_shrinks_back() {
     assert_eq!(shrinking, [16384, 8192, 4096, 2048, 2048, 2048]);
     assert_eq!(s.error(), None);
 }
+
+#[test]
+fn read_space_between_frames_offers_room_for_a_frame_like_the_last_one() {
+    use bytes::BufMut;
+    let mut s = server(Config::default());
+    // Feeds a whole frame through read_space, however many reads it takes; returns the room
+    // the first of them offered.
+    let deliver = |s: &mut Connection, wire: &[u8]| {
+        let mut at = 0;
+        let mut first = None;
+        while at < wire.len() {
+            let mut space = s.read_space();
+            let room = space.remaining_mut();
+            first.get_or_insert(room);
+            let n = room.min(wire.len() - at);
+            space.put_slice(&wire[at..at + n]);
+            at += n;
+            s.commit_space().unwrap();
+        }
+        assert_eq!(drain_events(s).len(), 1);
+        first.unwrap()
+    };
+    let big = to_server(true, op::BINARY, &[7; 16 << 10]);
+    // The first 16 KiB frame is met with the idle room, and takes more than one read.
+    assert_eq!(deliver(&mut s, &big), 2048);
+    // The next one gets room for all of it (header included) in its first read.
+    assert!(deliver(&mut s, &big) >= big.len());
+    // Frames far larger get no more than 64 KiB ahead of their header.
+    let huge = to_server(true, op::BINARY, &vec![7; 1 << 20]);
+    deliver(&mut s, &huge);
+    assert_eq!(deliver(&mut s, &huge), 64 << 10);
+    // Small frames bring it back down to the adaptive room (2 to 16 KiB).
+    let small = to_server(true, op::BINARY, &[7; 16]);
+    deliver(&mut s, &small);
+    assert!(deliver(&mut s, &small) <= 16 << 10);
+    assert_eq!(s.error(), None);
+}

@@ -110,6 +110,10 @@ pub struct Connection {
     read_room: usize,
     /// The room the last `read_buf` / `read_space` offered.
     offered: usize,
+    /// Room for a frame like the last data frame, header included (at most
+    /// `READ_FRAME_MIN`): offered between frames, so that a peer sending frames of a few
+    /// KiB to 64 KiB gets each one read whole.
+    frame_room: usize,
     recv: Recv,
     incoming: Option<Incoming>,
     /// The size of the last fragmented message, which the next one's assembly buffer
@@ -172,6 +176,7 @@ impl Connection {
             filled: 0,
             read_room: READ_MIN,
             offered: 0,
+            frame_room: 0,
             recv: Recv::Header,
             incoming: None,
             assembly_hint: 0,
@@ -316,8 +321,10 @@ impl Connection {
     /// Its size follows the frame in progress, but never runs far ahead of what has arrived:
     /// at most the bytes already buffered or 64 KiB, whichever is more (so past 64 KiB the
     /// buffer at most doubles per read), at most 1 MiB per call, and at least 2 KiB, more (up
-    /// to 16 KiB) while reads keep filling the room they are offered. A peer that
-    /// declares 16 MiB and sends one byte costs 64 KiB, not 16 MiB. The room is zeroed
+    /// to 16 KiB) while reads keep filling the room they are offered. Between frames it is
+    /// room for a frame as large as the last data frame (at most 64 KiB), so a peer that
+    /// sends 16 KiB messages has each read whole, in one read. A peer that declares 16 MiB
+    /// and sends one byte costs 64 KiB, not 16 MiB. The room is zeroed
     /// before it is first offered (a `&mut [u8]` must be initialised); readers that can
     /// append to spare capacity should use [`read_space`](Self::read_space), which does not
     /// touch the room.
@@ -377,7 +384,7 @@ impl Connection {
                 .saturating_sub(self.filled)
                 .saturating_add(MAX_HEADER_LEN)
                 .min(self.filled.max(READ_FRAME_MIN)),
-            _ => 0,
+            _ => self.frame_room,
         };
         want.clamp(self.read_room, READ_MAX)
     }

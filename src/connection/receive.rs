@@ -279,6 +279,11 @@ impl Connection {
                     limit: self.config.max_frame_size,
                 });
             }
+            // Never more than a frame in progress may be offered anyway (`read_want`).
+            self.frame_room = usize::try_from(h.payload_len)
+                .unwrap_or(usize::MAX)
+                .saturating_add(frame::MAX_HEADER_LEN)
+                .min(super::READ_FRAME_MIN);
             let total = so_far.saturating_add(h.payload_len);
             if total > self.config.max_message_size {
                 return Err(ProtocolError::MessageTooLarge {
