@@ -322,7 +322,7 @@ impl Connection {
     /// at most the bytes already buffered or 64 KiB, whichever is more (so past 64 KiB the
     /// buffer at most doubles per read), at most 1 MiB per call, and at least 2 KiB, more (up
     /// to 16 KiB) while reads keep filling the room they are offered. Between frames it is
-    /// room for a frame as large as the last data frame (at most 64 KiB), so a peer that
+    /// room for a frame as large as the last data frame (at most 64 KiB and a header), so a peer that
     /// sends 16 KiB messages has each read whole, in one read. A peer that declares 16 MiB
     /// and sends one byte costs 64 KiB, not 16 MiB. The room is zeroed
     /// before it is first offered (a `&mut [u8]` must be initialised); readers that can
