@@ -429,54 +429,50 @@ fn server_with_raw_peer(config: Config) -> (WebSocket<DuplexStream>, DuplexStrea
     )
 }
 
+/// The close timeout under test in the two tests below.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A server reads `first` (which starts with the text message "hi"), sits idle for 60 s, is
+/// sent `later`, and receives once more: returns that result, how long the last receive took
+/// and the peer's end.
+async fn recv_after_a_long_idle(
+    first: &[u8],
+    later: &[u8],
+) -> (Result<Option<Message>, Error>, Duration, DuplexStream) {
+    let (mut server, mut peer) =
+        server_with_raw_peer(Config::default().close_timeout(CLOSE_TIMEOUT));
+    peer.write_all(first).await.unwrap();
+    let hi = timeout(WATCHDOG, server.recv()).await.unwrap().unwrap();
+    assert_eq!(hi, Some(Message::from("hi")));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    peer.write_all(later).await.unwrap();
+    let start = Instant::now();
+    let end = timeout(WATCHDOG, server.recv()).await.unwrap();
+    (end, start.elapsed(), peer)
+}
+
 /// The close timeout counts from when the closing starts, however long the connection sat
 /// idle before: the adapter skips the clock while no timer is armed, and must read it again
 /// once a Close or an error is about to be taken.
 #[tokio::test(start_paused = true)]
 async fn close_timeout_counts_from_the_peers_close_after_a_long_idle() {
-    let close_timeout = Duration::from_secs(3);
-    let (mut server, mut peer) =
-        server_with_raw_peer(Config::default().close_timeout(close_timeout));
-    peer.write_all(&client_frame(0x1, b"hi")).await.unwrap();
-    let first = timeout(WATCHDOG, server.recv()).await.unwrap().unwrap();
-    assert_eq!(first, Some(Message::from("hi")));
-    tokio::time::advance(Duration::from_secs(60)).await;
     // The peer closes but never ends its stream: the server waits out the close timeout.
-    peer.write_all(&client_frame(0x8, &1000u16.to_be_bytes()))
-        .await
-        .unwrap();
-    let start = Instant::now();
-    let end = timeout(WATCHDOG, server.recv()).await.unwrap();
+    let close = client_frame(0x8, &1000u16.to_be_bytes());
+    let (end, took, mut peer) = recv_after_a_long_idle(&client_frame(0x1, b"hi"), &close).await;
     assert!(matches!(end, Ok(None)), "{end:?}");
-    assert!(
-        start.elapsed() >= close_timeout,
-        "gave up after {:?}",
-        start.elapsed()
-    );
+    assert!(took >= CLOSE_TIMEOUT, "gave up after {took:?}");
     expect_close(&mut peer, 1000).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn close_timeout_counts_from_a_deferred_error_after_a_long_idle() {
-    let close_timeout = Duration::from_secs(3);
-    let (mut server, mut peer) =
-        server_with_raw_peer(Config::default().close_timeout(close_timeout));
     // A message, then an unmasked frame (RFC 6455 §5.1) in the same write: the error waits
     // behind the message.
     let mut wire = client_frame(0x1, b"hi");
     wire.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
-    peer.write_all(&wire).await.unwrap();
-    let first = timeout(WATCHDOG, server.recv()).await.unwrap().unwrap();
-    assert_eq!(first, Some(Message::from("hi")));
-    tokio::time::advance(Duration::from_secs(60)).await;
-    let start = Instant::now();
-    let end = timeout(WATCHDOG, server.recv()).await.unwrap();
+    let (end, took, mut peer) = recv_after_a_long_idle(&wire, &[]).await;
     assert!(matches!(end, Err(Error::Protocol(_))), "{end:?}");
-    assert!(
-        start.elapsed() >= close_timeout,
-        "gave up after {:?}",
-        start.elapsed()
-    );
+    assert!(took >= CLOSE_TIMEOUT, "gave up after {took:?}");
     expect_close(&mut peer, 1002).await;
 }
 

@@ -35,6 +35,17 @@ pub(super) struct Incoming {
     pub(super) buf: Vec<u8>,
 }
 
+impl MessageKind {
+    /// The kind of message a Text or Binary frame starts.
+    fn of(opcode: Opcode) -> Self {
+        if opcode == Opcode::Text {
+            Self::Text
+        } else {
+            Self::Binary
+        }
+    }
+}
+
 impl Connection {
     pub(super) fn process(&mut self) {
         while self.events.len() < EVENT_BATCH && self.parses_input() {
@@ -50,9 +61,21 @@ impl Connection {
                         Ok(ok) => ok,
                         Err(e) => return self.parse_failed(e),
                     };
+                    if !header.opcode.is_control() {
+                        // Between frames, offer room for exactly this frame's size on the
+                        // wire, so that a stream of equal frames is read one frame per read
+                        // with nothing left over to move (cutting a 64 KiB frame a few bytes
+                        // short made the next read grow the buffer by reallocating it, a copy
+                        // of the whole frame: 64 KiB decode took 1.3x as long). No more than a
+                        // frame in progress may be offered anyway (`read_want`).
+                        self.frame_room = len
+                            .saturating_add(header_len)
+                            .min(super::READ_FRAME_MIN + frame::MAX_HEADER_LEN);
+                    }
                     if self.filled - header_len >= len {
                         let taken = if Self::whole_message(&header) {
                             self.take_whole_message(header, header_len, len)
+                                .map(|()| true)
                         } else if Self::plain_fragment(&header) {
                             self.take_fragment(header, header_len, len, check_utf8)
                         } else {
@@ -137,7 +160,7 @@ impl Connection {
         h: FrameHeader,
         header_len: usize,
         len: usize,
-    ) -> Result<bool, ProtocolError> {
+    ) -> Result<(), ProtocolError> {
         self.rbuf.advance(header_len);
         self.filled -= header_len + len;
         if let Some(key) = h.mask {
@@ -153,17 +176,13 @@ impl Connection {
         } else {
             self.rbuf.split_to(len).freeze()
         };
-        let message = if h.opcode == Opcode::Text {
-            // RFC 6455 §8.1: a text message that is not valid UTF-8 fails the connection.
-            if !crate::utf8::fast_valid(&payload) {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            Message::Text(Utf8Bytes::from_validated(payload))
-        } else {
-            Message::Binary(payload)
-        };
-        self.events.push_back(Event::Message(message));
-        Ok(true)
+        let kind = MessageKind::of(h.opcode);
+        // RFC 6455 §8.1: a text message that is not valid UTF-8 fails the connection.
+        if kind == MessageKind::Text && !crate::utf8::fast_valid(&payload) {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        self.deliver(kind, payload);
+        Ok(())
     }
 
     /// Whether a frame with this header is a fragment of a message without reserved bits: a
@@ -217,11 +236,7 @@ impl Connection {
     /// where doubling from the first fragment's size would copy the message about once more.
     /// `finish_message` gives back what a smaller message leaves unused.
     fn start_message(&mut self, h: &FrameHeader, len: usize) {
-        let kind = if h.opcode == Opcode::Text {
-            MessageKind::Text
-        } else {
-            MessageKind::Binary
-        };
+        let kind = MessageKind::of(h.opcode);
         let mut buf = Vec::with_capacity(len.max(self.assembly_hint));
         buf.extend_from_slice(&self.rbuf[..len]);
         self.rbuf.advance(len);
@@ -279,21 +294,6 @@ impl Connection {
                     limit: self.config.max_frame_size,
                 });
             }
-            // Exactly this frame's size on the wire, so that a stream of equal frames is read
-            // one frame per read and nothing is left over to move (cutting a 64 KiB frame a
-            // few bytes short made the next read grow the buffer by reallocating it, a copy of
-            // the whole frame: decode of 64 KiB frames took 1.3x as long). No more than a
-            // frame in progress may be offered anyway (`read_want`).
-            let header_len =
-                2 + match h.payload_len {
-                    0..=125 => 0,
-                    126..=0xFFFF => 2,
-                    _ => 8,
-                } + if h.mask.is_some() { 4 } else { 0 };
-            self.frame_room = usize::try_from(h.payload_len)
-                .unwrap_or(usize::MAX)
-                .saturating_add(header_len)
-                .min(super::READ_FRAME_MIN + frame::MAX_HEADER_LEN);
             let total = so_far.saturating_add(h.payload_len);
             if total > self.config.max_message_size {
                 return Err(ProtocolError::MessageTooLarge {
@@ -314,12 +314,7 @@ impl Connection {
             // A whole message in one frame (`process` hands first fragments to
             // `start_message`).
             Opcode::Text | Opcode::Binary => {
-                let kind = if h.opcode == Opcode::Text {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                };
-                self.finish_message(kind, h.rsv, payload)?;
+                self.finish_message(MessageKind::of(h.opcode), h.rsv, payload)?;
             }
             // `process` hands continuations to `on_continuation`, without splitting them off.
             Opcode::Continuation => return Err(ProtocolError::UnexpectedContinuation),
