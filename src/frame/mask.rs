@@ -38,32 +38,55 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The CPU must support AVX2.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
-unsafe fn mask_avx2(buf: &mut [u8], key: [u8; 4]) {
+unsafe fn mask_avx2(buf: &mut [u8], key: u32) {
     mask_words(buf, key);
 }
 
-/// Masks `buf` with `key` (already rotated for the offset).
+/// Masks `buf` with `key`: the masking key, already rotated for the offset, as the
+/// native-endian `u32` of its four bytes.
 #[inline(always)]
-fn mask_words(buf: &mut [u8], key: [u8; 4]) {
+fn mask_words(buf: &mut [u8], key: u32) {
     // Eight bytes at a time: LLVM turns this into wide unaligned loads and stores (and
-    // vectorises the loop), with no `unsafe` alignment tricks.
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    // vectorises the loop), with no `unsafe` alignment tricks. The key's bytes repeat in
+    // memory order whichever half of the word comes first.
+    let wide = u64::from(key) | u64::from(key) << 32;
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
         chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
     }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= key[i & 3];
+    let rest = chunks.into_remainder();
+    let key = key.to_ne_bytes();
+    if rest.len() >= 4 {
+        let (four, tail) = rest.split_at_mut(4);
+        let mut word = [0; 4];
+        word.copy_from_slice(four);
+        four.copy_from_slice(&(u32::from_ne_bytes(word) ^ u32::from_ne_bytes(key)).to_ne_bytes());
+        xor_bytes(tail, key);
+    } else {
+        xor_bytes(rest, key);
     }
 }
 
-fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let s = offset & 3;
-    [key[s], key[(s + 1) & 3], key[(s + 2) & 3], key[(s + 3) & 3]]
+/// The last 0–3 bytes, one at a time.
+#[inline(always)]
+fn xor_bytes(tail: &mut [u8], key: [u8; 4]) {
+    for (byte, k) in tail.iter_mut().zip(key) {
+        *byte ^= k;
+    }
+}
+
+/// The key as the `u32` of its bytes in memory order, starting at byte `offset % 4`: a
+/// rotation of the native-endian word by whole bytes, with no byte shuffling.
+fn rotate(key: [u8; 4], offset: usize) -> u32 {
+    let word = u32::from_ne_bytes(key);
+    let bits = 8 * (offset as u32 & 3);
+    if cfg!(target_endian = "little") {
+        word.rotate_right(bits)
+    } else {
+        word.rotate_left(bits)
+    }
 }
 
 #[cfg(test)]
@@ -109,7 +132,7 @@ mod tests {
                 bytewise(&mut expect, key, 0);
                 let mut wide = data.clone();
                 // SAFETY: the CPU supports AVX2, checked above.
-                unsafe { mask_avx2(&mut wide[skew..skew + len], key) };
+                unsafe { mask_avx2(&mut wide[skew..skew + len], rotate(key, 0)) };
                 assert_eq!(wide[skew..skew + len], expect[..], "len {len} skew {skew}");
                 assert_eq!(wide[..skew], data[..skew], "wrote before the slice");
                 assert_eq!(
