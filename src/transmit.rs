@@ -54,14 +54,19 @@ impl TxQueue {
                     front.advance(left);
                     left = 0;
                 }
+                None if left >= self.tail.len() => {
+                    // Written out whole (the usual case): emptied where it stands, so the
+                    // room ahead stays put. Advancing moved the buffer's start up, and
+                    // every few small frames the next write had to move it back
+                    // (`reserve_inner`, 4% of encoding 16 B frames).
+                    self.tail.clear();
+                    left = 0;
+                }
                 None => {
                     self.tail.advance(left);
                     left = 0;
                 }
             }
-        }
-        if self.tail.is_empty() {
-            self.tail.clear();
         }
     }
 
