@@ -799,6 +799,21 @@ impl Connection {
         shared: Option<Bytes>,
     ) -> Result<(), UsageError> {
         self.check_can_send_data()?;
+        if self.extension.is_none()
+            && shared.is_none()
+            && payload.len() as u64 <= self.config.max_send_frame_size
+        {
+            // One frame, copied in: most messages, without the fragmenting machinery.
+            let header = FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode: data_opcode(kind),
+                mask: None,
+                payload_len: 0,
+            };
+            self.write(header, payload);
+            return Ok(());
+        }
         let (rsv, encoded) = match self.extension.as_mut() {
             Some(ext) => {
                 let (rsv, out) = ext.encode(payload);
@@ -880,8 +895,9 @@ impl Connection {
     /// Queues the Pong for the newest Ping unless output is backed up: every Ping is
     /// answered while the peer reads, but a Ping flood while it does not costs one slot, not
     /// a growing queue (RFC 6455 §5.5.3 allows answering only the most recent Ping).
+    #[inline]
     fn flush_pong(&mut self) {
-        if self.transmit_len() > PONG_BACKLOG || self.close_sent {
+        if self.pong_slot.is_none() || self.transmit_len() > PONG_BACKLOG || self.close_sent {
             return;
         }
         if let Some(payload) = self.pong_slot.take() {
