@@ -12,10 +12,13 @@
 //!   and `poll_event` (the tokio adapter's path: reads append to spare capacity, unzeroed);
 //!   tungstenite through `WebSocket::read`; fastwebsockets through `WebSocket::read_frame`
 //!   (its cheapest path: frames, no assembly).
-//! * `encode/{server,client}/SIZE`: the application sends one binary message and the
-//!   connection writes it out (one write or writev per message). rfc6455 through
-//!   `Connection::send` + `transmit_chunks` / `advance_transmit`; tungstenite through
-//!   `WebSocket::send`; fastwebsockets through `WebSocket::write_frame`.
+//! * `encode/{server,client}/SIZE`: the application sends one binary message from bytes it
+//!   holds and the connection writes it out (one write or writev per message). rfc6455
+//!   through `Connection::send_binary` (borrowed, copied into the frame), or `send` with a
+//!   `Bytes` handle where a server queues the payload by reference (16 KiB and up), then
+//!   `transmit_chunks` / `advance_transmit`; tungstenite through `WebSocket::send` (owned
+//!   messages only: a `Bytes` clone each); fastwebsockets through `WebSocket::write_frame`
+//!   with a borrowed payload.
 //! * `assemble/{ascii,mixed}/{1x1MiB,1024x1KiB}`: a server receives one 1 MiB text message,
 //!   whole or in 1024 fragments, and checks its UTF-8; fastwebsockets through its
 //!   `FragmentCollector`.
@@ -325,9 +328,19 @@ fn encode() -> Vec<Workload> {
             };
             let mut sink = Sink::new();
             let ours_payload = payload.clone();
+            // Each library's cheapest way to send bytes the application holds: fastwebsockets
+            // borrows them, and so does our `send_binary`, which copies them into the frame
+            // as `send` would; a server payload of 16 KiB or more goes by reference through
+            // `send`, for a reference count instead of a copy. (tungstenite takes only owned
+            // messages: a `Bytes` clone.)
+            let by_reference = server && size >= 16 << 10;
             let ours = Box::new(move || {
                 for _ in 0..count {
-                    conn.send(Message::Binary(ours_payload.clone())).unwrap();
+                    if by_reference {
+                        conn.send(Message::Binary(ours_payload.clone())).unwrap();
+                    } else {
+                        conn.send_binary(&ours_payload).unwrap();
+                    }
                     while conn.transmit_len() > 0 {
                         let mut slices = [&[][..]; 16];
                         let mut k = 0;
