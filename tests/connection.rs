@@ -762,3 +762,51 @@ fn read_space_between_frames_offers_room_for_a_frame_like_the_last_one() {
     assert!(deliver(&mut s, &small) <= 16 << 10);
     assert_eq!(s.error(), None);
 }
+
+/// Feeds `wire` through `read_space` / `commit_space`, as many reads as the room allows.
+fn feed_space(s: &mut Connection, wire: &[u8]) {
+    use bytes::BufMut;
+    let mut at = 0;
+    while at < wire.len() {
+        let mut space = s.read_space();
+        let n = space.remaining_mut().min(wire.len() - at);
+        space.put_slice(&wire[at..at + n]);
+        at += n;
+        s.commit_space().unwrap();
+    }
+}
+
+/// Once a large frame's header is in, the read buffer has room for the whole payload ahead
+/// of where it starts, in the allocation the previous frame used: what has arrived is never
+/// moved up half-way through the frame. (At 1 MiB frames in 256 KiB pieces the room used to
+/// come up 14 bytes short, and every frame paid a copy of three quarters of itself.)
+#[test]
+fn a_large_frame_finds_room_for_all_of_it_once_its_header_is_in() {
+    const LEN: usize = 1 << 20;
+    let wire = to_server(true, op::BINARY, &vec![7; LEN]);
+    let by_receive = |s: &mut Connection, chunk: &[u8]| s.receive(chunk).unwrap();
+    for (path, feed, piece) in [
+        (
+            "receive",
+            &by_receive as &dyn Fn(&mut Connection, &[u8]),
+            256 << 10,
+        ),
+        ("receive", &by_receive, 48 << 10),
+        ("read_space", &feed_space, 256 << 10),
+    ] {
+        let mut s = server(Config::default());
+        for round in 0..4 {
+            for (i, chunk) in wire.chunks(piece).enumerate() {
+                feed(&mut s, chunk);
+                if i == 0 && round > 0 {
+                    let room = s.read_space().get_ref().capacity();
+                    assert!(room >= LEN, "{path} {piece}: frame {round}, room {room}");
+                }
+            }
+            match drain_events(&mut s).as_slice() {
+                [Event::Message(m)] => assert_eq!(m.as_bytes().len(), LEN),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
+}

@@ -307,6 +307,13 @@ impl Connection {
         if self.accepts_input() && !data.is_empty() {
             // Appended, not copied into zeroed room: one pass over the bytes.
             self.rbuf.truncate(self.filled);
+            if self.filled == 0 && data.len() > READ_FRAME_MIN {
+                // Nothing is buffered: go back to the front of the allocation (moving
+                // nothing) rather than append after the last frame, so a large frame finds
+                // the whole allocation ahead instead of being moved there half-way in.
+                // `try_reclaim` never allocates.
+                let _ = self.rbuf.try_reclaim(self.rbuf.capacity() + 1);
+            }
             self.rbuf.extend_from_slice(data);
             self.filled += data.len();
             self.last_received = self.now;
