@@ -125,6 +125,9 @@ trait Reader {
 struct Ours {
     conn: Connection,
     src: Replay,
+    /// Feed with `Connection::receive` (bytes the caller holds) instead of reading into the
+    /// connection's buffer.
+    slices: bool,
 }
 
 impl Ours {
@@ -137,7 +140,13 @@ impl Ours {
         Self {
             conn,
             src: Replay::new(wire),
+            slices: false,
         }
+    }
+
+    fn with_slices(mut self) -> Self {
+        self.slices = true;
+        self
     }
 }
 
@@ -152,8 +161,12 @@ impl Reader for Ours {
                 Some(other) => panic!("unexpected {other:?}"),
                 None => {}
             }
-            self.src.fill_buf_mut(&mut self.conn.read_space());
-            self.conn.commit_space().unwrap();
+            if self.slices {
+                self.conn.receive(self.src.next_slice()).unwrap();
+            } else {
+                self.src.fill_buf_mut(&mut self.conn.read_space());
+                self.conn.commit_space().unwrap();
+            }
         }
     }
 }
@@ -246,32 +259,44 @@ fn reader_iteration(count: usize, mut reader: impl Reader + 'static) -> Run {
 
 fn decode() -> Vec<Workload> {
     let mut out = Vec::new();
-    for (server, side) in [(true, "server"), (false, "client")] {
-        for &(size, name) in SIZES {
-            let count = count_for(size);
-            let wire = common::binary_stream(size, count, server);
-            out.push(Workload {
-                group: format!("decode/{side}"),
-                name,
-                bytes: (size * count) as u64,
-                libs: vec![
-                    (
-                        "rfc6455",
-                        reader_iteration(count, Ours::new(server, wire.clone())),
-                    ),
-                    (
-                        "tungstenite",
-                        reader_iteration(count, Tungstenite::new(server, wire.clone())),
-                    ),
-                    (
-                        "fastwebsockets",
-                        reader_iteration(count, Fws::new(server, wire)),
-                    ),
-                ],
-            });
+    for (group, slices) in [("decode", false), ("receive", true)] {
+        for (server, side) in [(true, "server"), (false, "client")] {
+            for &(size, name) in SIZES {
+                out.push(decode_workload(group, slices, server, side, size, name));
+            }
         }
     }
     out
+}
+
+fn decode_workload(
+    group: &str,
+    slices: bool,
+    server: bool,
+    side: &str,
+    size: usize,
+    name: &'static str,
+) -> Workload {
+    let count = count_for(size);
+    let wire = common::binary_stream(size, count, server);
+    let ours = Ours::new(server, wire.clone());
+    let ours = if slices { ours.with_slices() } else { ours };
+    Workload {
+        group: format!("{group}/{side}"),
+        name,
+        bytes: (size * count) as u64,
+        libs: vec![
+            ("rfc6455", reader_iteration(count, ours)),
+            (
+                "tungstenite",
+                reader_iteration(count, Tungstenite::new(server, wire.clone())),
+            ),
+            (
+                "fastwebsockets",
+                reader_iteration(count, Fws::new(server, wire)),
+            ),
+        ],
+    }
 }
 
 fn assemble() -> Vec<Workload> {

@@ -73,6 +73,22 @@ impl Replay {
     }
 }
 
+impl Replay {
+    /// The next bytes, up to [`IO_CHUNK`] and never across the wrap-around, borrowed rather
+    /// than copied: what a transport that already holds the bytes hands to
+    /// `Connection::receive`.
+    pub fn next_slice(&mut self) -> &[u8] {
+        let start = self.pos;
+        let n = IO_CHUNK.min(self.data.len() - start);
+        self.pos = if start + n == self.data.len() {
+            0
+        } else {
+            start + n
+        };
+        &self.data[start..start + n]
+    }
+}
+
 impl Read for Replay {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(self.fill(buf))
