@@ -12,6 +12,9 @@
 //!   and `poll_event` (the tokio adapter's path: reads append to spare capacity, unzeroed);
 //!   tungstenite through `WebSocket::read`; fastwebsockets through `WebSocket::read_frame`
 //!   (its cheapest path: frames, no assembly).
+//! * `receive/{server,client}/SIZE`: the same, with rfc6455 fed through
+//!   `Connection::receive(&[u8])` (borrowed slices of up to 256 KiB) instead of `read_space`;
+//!   the peers' columns repeat their decode runs.
 //! * `encode/{server,client}/SIZE`: the application sends one binary message from bytes it
 //!   holds and the connection writes it out (one write or writev per message). rfc6455
 //!   through `Connection::send_binary` (borrowed, copied into the frame), or `send` with a
