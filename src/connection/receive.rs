@@ -119,7 +119,7 @@ impl Connection {
                     if avail > done {
                         let fresh = &mut self.rbuf[done..avail];
                         if let Some(key) = header.mask {
-                            frame::apply_mask(fresh, key, done);
+                            frame::unmask_fresh(fresh, key, done);
                         }
                         // RFC 6455 §8.1: invalid UTF-8 fails the connection; checking each
                         // chunk as it arrives catches it before the frame ends.
@@ -177,7 +177,12 @@ impl Connection {
         self.filled -= header_len + len;
         let end = header_len + len;
         if let Some(key) = h.mask {
-            frame::apply_mask(&mut self.rbuf[header_len..end], key, 0);
+            let payload = &mut self.rbuf[header_len..end];
+            if len <= SMALL_MESSAGE {
+                frame::apply_mask(payload, key, 0);
+            } else {
+                frame::unmask_fresh(payload, key, 0);
+            }
         }
         let payload = if len <= SMALL_MESSAGE {
             // Copied out: a small allocation is cheaper than the atomic reference counting of
