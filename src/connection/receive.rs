@@ -176,15 +176,10 @@ impl Connection {
     ) -> Result<(), ProtocolError> {
         self.filled -= header_len + len;
         let end = header_len + len;
-        if let Some(key) = h.mask {
-            let payload = &mut self.rbuf[header_len..end];
-            if len <= SMALL_MESSAGE {
-                frame::apply_mask(payload, key, 0);
-            } else {
-                frame::unmask_fresh(payload, key, 0);
-            }
-        }
         let payload = if len <= SMALL_MESSAGE {
+            if let Some(key) = h.mask {
+                frame::apply_mask(&mut self.rbuf[header_len..end], key, 0);
+            }
             // Copied out: a small allocation is cheaper than the atomic reference counting of
             // a handle into the read buffer, and it does not pin that whole buffer in memory
             // for as long as the application keeps the message. One `advance` over header
@@ -193,6 +188,9 @@ impl Connection {
             self.rbuf.advance(end);
             copy
         } else {
+            if let Some(key) = h.mask {
+                frame::unmask_fresh(&mut self.rbuf[header_len..end], key, 0);
+            }
             self.rbuf.advance(header_len);
             self.rbuf.split_to(len).freeze()
         };

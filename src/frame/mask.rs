@@ -5,8 +5,9 @@
 //! CPU was checked for AVX2. It pays for itself on these machines (see `benches/README.md`):
 //! 1.2–2.2× fastwebsockets' masking speed on 1–16 KiB, which sits in L1 (from 64 KiB up the L2
 //! cache bounds both), and 8–15% off frame decode and encode at 1 and 64 KiB; masking is the
-//! one pass over a payload the server side makes beyond the copy in. `scripts/miri.sh` runs this module's tests under Miri
-//! both ways (with AVX2 enabled at compile time, so the `unsafe` call is taken).
+//! one pass over a payload the server side makes beyond the copy in. `scripts/miri.sh` runs
+//! this module's tests under Miri both ways (with AVX2 enabled at compile time, so the
+//! `unsafe` call is taken).
 #![allow(unsafe_code)]
 
 /// Below this length the AVX2 build is not worth the check that picks it.
