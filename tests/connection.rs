@@ -810,3 +810,32 @@ fn a_large_frame_finds_room_for_all_of_it_once_its_header_is_in() {
         }
     }
 }
+
+/// A text frame large enough to be unmasked as `receive` copies it in (4 KiB and up) is
+/// still checked piece by piece: invalid UTF-8 in its second piece fails the connection with
+/// 1007 before the frame ends (RFC 6455 §8.1), the message before it is still delivered,
+/// and nothing after the failure is parsed.
+#[test]
+fn rfc6455_8_1_invalid_utf8_in_a_large_frame_fed_by_receive_fails_1007_mid_frame() {
+    let mut payload = "é✓a".repeat(4000).into_bytes(); // 24,000 bytes
+    payload[15_000] = 0xff;
+    let mut wire = to_server(true, op::TEXT, b"before");
+    let first = wire.len() + 10_000;
+    wire.extend(to_server(true, op::TEXT, &payload));
+    let mut s = server(Config::default());
+    assert_eq!(s.receive(&wire[..first]), Ok(()));
+    // The second piece holds the bad byte; the error waits behind the message before it.
+    let _ = s.receive(&wire[first..first + 8_000]);
+    match drain_events(&mut s).as_slice() {
+        [Event::Message(Message::Text(t))] => assert_eq!(t.as_str(), "before"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.error(), Some(ProtocolError::InvalidUtf8));
+    assert_eq!(
+        s.receive(&wire[first + 8_000..]),
+        Err(ProtocolError::InvalidUtf8)
+    );
+    let frames = drain_frames(&mut s);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].close_code(), Some(1007));
+}

@@ -303,10 +303,19 @@ impl Connection {
     /// # Errors
     /// The sticky [`ProtocolError`] once the connection has failed; its Close frame is already
     /// queued. Events parsed before the error are still delivered by `poll_event`.
-    pub fn receive(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
+    pub fn receive(&mut self, mut data: &[u8]) -> Result<(), ProtocolError> {
         if self.accepts_input() && !data.is_empty() {
+            self.last_received = self.now;
             // Appended, not copied into zeroed room: one pass over the bytes.
             self.rbuf.truncate(self.filled);
+            // A masked payload is copied in and unmasked in the same pass.
+            while let Some(taken) = self.receive_masked(data) {
+                data = &data[taken..];
+                self.process();
+                if data.is_empty() || !self.accepts_input() {
+                    return self.result();
+                }
+            }
             if self.filled == 0 && data.len() > READ_FRAME_MIN {
                 // Nothing is buffered: go back to the front of the allocation (moving
                 // nothing) rather than append after the last frame, so a large frame finds
@@ -316,7 +325,6 @@ impl Connection {
             }
             self.rbuf.extend_from_slice(data);
             self.filled += data.len();
-            self.last_received = self.now;
         }
         self.process();
         self.result()

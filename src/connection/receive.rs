@@ -18,6 +18,8 @@ use bytes::{Buf, Bytes, BytesMut};
 pub(super) const EVENT_BATCH: usize = 4;
 
 /// Whole messages up to this size are copied out of the read buffer rather than split off it.
+/// Larger masked frames that start a slice given to `receive` are unmasked as they are copied
+/// in (`receive_masked`), rather than copied in and then unmasked in place.
 const SMALL_MESSAGE: usize = 512;
 pub(super) enum Recv {
     Header,
@@ -155,6 +157,51 @@ impl Connection {
                     }
                 }
             }
+        }
+    }
+
+    /// For [`receive`](Connection::receive): takes the front of `data` where it can be
+    /// unmasked as it is copied in, and returns how much it took (then `process` must run),
+    /// or `None`, having done nothing, where `data` should just be appended.
+    ///
+    /// It takes the rest of a masked payload in progress, unmasked and checked on the way
+    /// in, and the header of a large masked frame that starts a read, so that its payload
+    /// goes the same way.
+    pub(super) fn receive_masked(&mut self, data: &[u8]) -> Option<usize> {
+        match self.recv {
+            Recv::Payload {
+                header,
+                len,
+                done,
+                check_utf8,
+            } if done == self.filled && done < len && !data.is_empty() => {
+                let key = header.mask?;
+                let n = (len - done).min(data.len());
+                frame::extend_masked(&mut self.rbuf, &data[..n], key, done);
+                self.filled += n;
+                self.recv = Recv::Payload {
+                    header,
+                    len,
+                    done: done + n,
+                    check_utf8,
+                };
+                // RFC 6455 §8.1: invalid UTF-8 fails the connection as soon as it is seen.
+                if check_utf8 && self.utf8.feed(&self.rbuf[done..done + n]).is_err() {
+                    self.parse_failed(ProtocolError::InvalidUtf8);
+                }
+                Some(n)
+            }
+            Recv::Header if self.filled == 0 => match frame::decode_header(data) {
+                Ok(Some((header, header_len)))
+                    if header.mask.is_some() && header.payload_len > SMALL_MESSAGE as u64 =>
+                {
+                    self.rbuf.extend_from_slice(&data[..header_len]);
+                    self.filled += header_len;
+                    Some(header_len)
+                }
+                _ => None,
+            },
+            _ => None,
         }
     }
 
