@@ -818,14 +818,7 @@ impl Connection {
             return self.send_data(kind, &bytes, Some(&bytes));
         }
         self.check_can_send_data()?;
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode: data_opcode(kind),
-            mask: None,
-            payload_len: 0,
-        };
-        self.tx.push_shared_frame(header, bytes);
+        self.tx.push_shared_frame(whole_message_header(kind), bytes);
         Ok(())
     }
 
@@ -841,14 +834,7 @@ impl Connection {
             && payload.len() as u64 <= self.config.max_send_frame_size
         {
             // One frame, copied in: most messages, without the fragmenting machinery.
-            let header = FrameHeader {
-                fin: true,
-                rsv: 0,
-                opcode: data_opcode(kind),
-                mask: None,
-                payload_len: 0,
-            };
-            self.write(header, payload);
+            self.write(whole_message_header(kind), payload);
             return Ok(());
         }
         let (rsv, encoded) = match self.extension.as_mut() {
@@ -954,5 +940,17 @@ impl Connection {
             Role::Server => None,
         };
         self.tx.push_frame(header, payload, mask);
+    }
+}
+
+/// The header of a message sent as one frame, with no extension: FIN, no reserved bits, and
+/// the length and masking filled in when it is written.
+const fn whole_message_header(kind: MessageKind) -> FrameHeader {
+    FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: data_opcode(kind),
+        mask: None,
+        payload_len: 0,
     }
 }

@@ -165,8 +165,8 @@ impl Connection {
     /// or `None`, having done nothing, where `data` should just be appended.
     ///
     /// It takes the rest of a masked payload in progress, unmasked and checked on the way
-    /// in, and the header of a large masked frame that starts a read, so that its payload
-    /// goes the same way.
+    /// in, and the header of a masked frame over `SMALL_MESSAGE` that starts `data` while
+    /// nothing is buffered, so that its payload goes the same way.
     pub(super) fn receive_masked(&mut self, data: &[u8]) -> Option<usize> {
         match self.recv {
             Recv::Payload {
