@@ -11,8 +11,10 @@ use crate::close::CloseCode;
 /// The peer violated the protocol, or the connection ended abnormally.
 ///
 /// When a `Connection` reports one of these, it has already queued a Close frame carrying
-/// [`close_code`](Self::close_code) (except for [`UnexpectedEof`](Self::UnexpectedEof), whose
-/// code 1006 never appears on the wire) and stopped processing input.
+/// [`close_code`](Self::close_code) and stopped processing input. Two have the code 1006,
+/// which never appears on the wire: [`UnexpectedEof`](Self::UnexpectedEof), where there is no
+/// one left to send a Close to, and [`CloseTimeout`](Self::CloseTimeout), where our Close had
+/// already gone out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
@@ -83,6 +85,10 @@ pub enum ProtocolError {
     /// The transport reached end-of-file before the closing handshake.
     #[error("connection closed without a close frame")]
     UnexpectedEof,
+    /// We sent a Close and the peer did not answer it within `Config::close_timeout`: the
+    /// closing handshake never completed.
+    #[error("no close frame from the peer within the close timeout")]
+    CloseTimeout,
 }
 
 impl ProtocolError {
@@ -109,7 +115,7 @@ impl ProtocolError {
                 CloseCode::INVALID_PAYLOAD
             }
             Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
-            Self::UnexpectedEof => CloseCode::ABNORMAL,
+            Self::UnexpectedEof | Self::CloseTimeout => CloseCode::ABNORMAL,
         }
     }
 }

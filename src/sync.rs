@@ -436,20 +436,20 @@ impl<S: Transport> WebSocket<S> {
     /// Starts the closing handshake and waits for the peer's Close (bounded by
     /// `Config::close_timeout`); messages that arrive meanwhile are discarded.
     ///
+    /// Returns `Ok(())` only if the closing handshake completed: the peer answered our Close.
+    /// Either way the connection is over when it returns.
+    ///
     /// # Errors
-    /// [`Error::Usage`] for an invalid code or reason, or if already closing;
-    /// [`Error::Io`] on transport failure.
+    /// [`Error::Usage`] for an invalid code or reason, or if already closing (nothing was
+    /// sent); [`Error::Io`] on transport failure; [`Error::Protocol`] if the peer never
+    /// answered: [`ProtocolError::CloseTimeout`](crate::ProtocolError::CloseTimeout),
+    /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
+    /// the peer's protocol error if it broke the protocol while we waited.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.tick();
         self.conn.send_close(code, reason)?;
-        loop {
-            match self.recv_event() {
-                Ok(Some(_)) => {}
-                Ok(None) => return Ok(()),
-                Err(Error::Protocol(_)) if self.conn.close_sent() => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
+        while self.recv_event()?.is_some() {}
+        Ok(())
     }
 
     /// Sends a Close frame without waiting for the peer's; keep calling [`recv`](Self::recv)

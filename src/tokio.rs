@@ -282,19 +282,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Cancel safety: the Close frame is queued at the first poll; dropping the future later
     /// abandons only the wait (a later `recv` finishes the handshake and returns `Ok(None)`).
     ///
+    /// Returns `Ok(())` only if the closing handshake completed: the peer answered our Close.
+    /// Either way the connection is over when it returns.
+    ///
     /// # Errors
-    /// [`Error::Usage`] for an invalid code or reason, or if already closing;
-    /// [`Error::Io`] on transport failure.
+    /// [`Error::Usage`] for an invalid code or reason, or if already closing (nothing was
+    /// sent); [`Error::Io`] on transport failure; [`Error::Protocol`] if the peer never
+    /// answered: [`ProtocolError::CloseTimeout`](crate::ProtocolError::CloseTimeout),
+    /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
+    /// the peer's protocol error if it broke the protocol while we waited.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.inner.queue_close(|c| c.send_close(code, reason))?;
-        loop {
-            match self.recv_event().await {
-                Ok(Some(_)) => {}
-                Ok(None) => return Ok(()),
-                Err(Error::Protocol(_)) if self.inner.conn.close_sent() => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
+        while self.recv_event().await?.is_some() {}
+        Ok(())
     }
 
     /// Sends a Close frame without waiting for the peer's; keep calling

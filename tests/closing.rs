@@ -404,7 +404,49 @@ fn rfc6455_7_1_1_close_timeout_when_peer_never_answers() {
         "the close timeout lets the adapter drop the transport"
     );
     assert_eq!(c.poll_timeout(), None);
+    // RFC 6455 §7.1.5: no Close was received, so the close code is 1006, and the caller can
+    // tell this from a clean close.
+    assert_eq!(c.error(), Some(ProtocolError::CloseTimeout));
+    assert_eq!(
+        c.error().map(|e| e.close_code().as_u16()),
+        Some(1006),
+        "1006, never sent"
+    );
+    assert_eq!(c.transmit_len(), 0, "nothing more goes out after our Close");
+    assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn rfc6455_7_1_1_close_timeout_after_both_closes_is_still_a_clean_close() {
+    // Our Close answered, but the server never closes TCP: the client gives up on waiting
+    // (it "MAY close the connection at any time after sending and receiving a Close
+    // message"), and the close stays clean.
+    let mut c = client(Config::default());
+    let mut clock = Clock::new();
+    clock.attach(&mut c);
+    c.send_close(CloseCode::NORMAL, "").unwrap();
+    drain_transmit(&mut c);
+    c.receive(&to_client(true, op::CLOSE, &close_payload(1000, b"")))
+        .unwrap();
+    assert!(matches!(c.poll_event(), Some(Event::Close(_))));
+    assert!(clock.fire_next(&mut c).is_some());
+    assert!(c.is_terminated());
     assert_eq!(c.error(), None);
+}
+
+#[test]
+fn rfc6455_7_1_1_close_timeout_keeps_an_earlier_error() {
+    // A protocol error sends our Close (1002) and starts the close timeout; when the peer does
+    // not answer that either, the error reported is still the one that failed the connection.
+    let mut c = client(Config::default());
+    let mut clock = Clock::new();
+    clock.attach(&mut c);
+    let err = c.receive(&[0x83, 0x00]).unwrap_err();
+    assert_eq!(err.close_code().as_u16(), 1002);
+    drain_transmit(&mut c);
+    assert!(clock.fire_next(&mut c).is_some());
+    assert!(c.is_terminated());
+    assert_eq!(c.error(), Some(err));
 }
 
 #[test]

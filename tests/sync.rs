@@ -346,9 +346,28 @@ fn close_timeout_bounds_close_when_the_peer_never_answers() {
     expect_close(&mut tcp, 4000);
     expect_eof(&mut tcp);
     let (result, took) = wait(&server);
-    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::Protocol(ProtocolError::CloseTimeout))),
+        "an unanswered Close is not a clean close: {result:?}"
+    );
     assert!(took >= SHORT, "gave up early, after {took:?}");
     assert!(took < SHORT * 5, "gave up late, after {took:?}");
+}
+
+#[test]
+fn close_reports_a_peer_that_hangs_up_without_answering() {
+    let (port, server) = serve(Config::default(), |ws| {
+        let mut ws = ws.unwrap();
+        ws.close(CloseCode(4000), "bye")
+    });
+    let mut tcp = raw_client(port);
+    // Read the Close, then hang up without a Close of our own.
+    expect_close(&mut tcp, 4000);
+    drop(tcp);
+    match wait(&server) {
+        Err(Error::Protocol(ProtocolError::UnexpectedEof)) => {}
+        other => panic!("expected 1006 (EOF without a Close), got {other:?}"),
+    }
 }
 
 // ------------------------------------------------------------------------------ handshake

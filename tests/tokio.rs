@@ -404,10 +404,13 @@ async fn close_timeout_bounds_close_when_the_peer_never_answers() {
     let (mut server, mut peer) =
         server_with_raw_client(Config::default().close_timeout(close_timeout)).await;
     let start = Instant::now();
-    timeout(WATCHDOG, server.close(CloseCode(4000), "bye"))
+    let result = timeout(WATCHDOG, server.close(CloseCode(4000), "bye"))
         .await
-        .unwrap()
         .unwrap();
+    assert!(
+        matches!(result, Err(Error::Protocol(ProtocolError::CloseTimeout))),
+        "an unanswered Close is not a clean close: {result:?}"
+    );
     assert!(
         start.elapsed() >= close_timeout,
         "gave up after {:?}",

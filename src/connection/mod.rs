@@ -523,8 +523,9 @@ impl Connection {
     }
 
     /// Advances the connection's clock to `now` and fires due timers: the close timeout
-    /// (terminates the connection) and keepalive (queues a Ping, or fails with 1011 when the
-    /// Pong is late). `now` is monotonic, from an origin the caller picks.
+    /// (terminates the connection, failing it with [`ProtocolError::CloseTimeout`] if the
+    /// peer never answered our Close) and keepalive (queues a Ping, or fails with 1011 when
+    /// the Pong is late). `now` is monotonic, from an origin the caller picks.
     pub fn handle_timeout(&mut self, now: Duration) {
         if !self.clock_started {
             // The caller's origin is not ours: move what was measured from zero to `now`.
@@ -538,6 +539,16 @@ impl Connection {
         let now = self.now;
         if let Some(deadline) = self.close_deadline {
             if now >= deadline {
+                // RFC 6455 §7.1.1: the client "MAY close the connection at any time after
+                // sending and receiving a Close message", so once both Closes have crossed,
+                // giving up on the peer's TCP close is still a clean end. Our Close left
+                // unanswered is not. RFC 6455 §7.1.5: "If _The WebSocket Connection is
+                // Closed_ and no Close control frame was received by the endpoint [...] _The
+                // WebSocket Connection Close Code_ is considered to be 1006." The caller must
+                // be able to tell that from a clean close.
+                if self.close_sent && !self.close_received && self.error.is_none() {
+                    self.error = Some(ProtocolError::CloseTimeout);
+                }
                 self.terminated = true;
                 self.close_deadline = None;
             }

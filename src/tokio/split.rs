@@ -193,7 +193,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
 
     /// Queues our Close frame (at the first poll) and writes it. Unlike
     /// [`WebSocket::close`] it does not wait for the peer's Close: the [`ReadHalf`] sees it,
-    /// finishes the handshake (bounded by the close timeout) and then returns `Ok(None)`.
+    /// finishes the handshake and then returns `Ok(None)`, or, if the peer does not answer
+    /// within the close timeout, [`ProtocolError::CloseTimeout`](crate::ProtocolError::CloseTimeout).
     ///
     /// # Errors
     /// [`Error::Usage`] for an invalid code or reason, or if already closing;
