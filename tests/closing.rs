@@ -416,16 +416,22 @@ fn rfc6455_7_1_1_close_timeout_when_peer_never_answers() {
     assert!(c.poll_event().is_none());
 }
 
+/// A client on a test clock that has sent (and written) its Close, 1000.
+fn client_after_its_close() -> (Connection, Clock) {
+    let mut c = client(Config::default());
+    let clock = Clock::new();
+    clock.attach(&mut c);
+    c.send_close(CloseCode::NORMAL, "").unwrap();
+    drain_transmit(&mut c);
+    (c, clock)
+}
+
 #[test]
 fn rfc6455_7_1_1_close_timeout_after_both_closes_is_still_a_clean_close() {
     // Our Close answered, but the server never closes TCP: the client gives up on waiting
     // (it "MAY close the connection at any time after sending and receiving a Close
     // message"), and the close stays clean.
-    let mut c = client(Config::default());
-    let mut clock = Clock::new();
-    clock.attach(&mut c);
-    c.send_close(CloseCode::NORMAL, "").unwrap();
-    drain_transmit(&mut c);
+    let (mut c, mut clock) = client_after_its_close();
     c.receive(&to_client(true, op::CLOSE, &close_payload(1000, b"")))
         .unwrap();
     assert!(matches!(c.poll_event(), Some(Event::Close(_))));
@@ -454,11 +460,7 @@ fn rfc6455_7_1_1_close_timeout_ends_in_a_shutdown_and_closed_state() {
     // `wants_shutdown` documents "the client once the close timeout has passed", and
     // `State::Closed` "the closing handshake is over, failed, or the transport ended". A
     // client whose Close was never answered has passed its close timeout.
-    let mut c = client(Config::default());
-    let mut clock = Clock::new();
-    clock.attach(&mut c);
-    c.send_close(CloseCode::NORMAL, "").unwrap();
-    drain_transmit(&mut c);
+    let (mut c, mut clock) = client_after_its_close();
     assert_eq!(clock.fire_next(&mut c), Some(Duration::from_secs(10)));
     assert!(c.is_terminated());
     assert!(c.wants_shutdown(), "client after the close timeout");
