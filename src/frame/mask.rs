@@ -29,15 +29,19 @@ const AVX2_MIN: usize = 256;
 /// key". The `offset` lets a payload be unmasked piece by piece as it arrives. Masking twice
 /// with the same key and offset restores the input.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate(key, offset);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if buf.len() >= AVX2_MIN && std::is_x86_feature_detected!("avx2") {
+        // The bytes up to a 32-byte boundary first, so that no 32-byte store of the main
+        // loop straddles two cache lines.
+        let head = buf.as_ptr().align_offset(32).min(buf.len());
+        let (front, body) = buf.split_at_mut(head);
+        mask_words(front, rotate(key, offset));
         // SAFETY: `mask_avx2` is safe code compiled with AVX2 enabled; its one requirement is
-        // a CPU that executes AVX2 instructions, which was checked on the line above.
-        unsafe { mask_avx2(buf, key) };
+        // a CPU that executes AVX2 instructions, which was checked above.
+        unsafe { mask_avx2(body, rotate(key, offset + head)) };
         return;
     }
-    mask_words(buf, key);
+    mask_words(buf, rotate(key, offset));
 }
 
 /// [`apply_mask`] for bytes that were just written (a read has copied them in): the last
@@ -62,19 +66,23 @@ pub(crate) fn unmask_fresh(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// and the XOR in one pass, for bytes the caller holds (`Connection::receive`), where copying
 /// them in and then unmasking them in place would read and write the payload twice.
 pub(crate) fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    let key = rotate(key, offset);
     dst.reserve(src.len());
     let room = &mut dst.spare_capacity_mut()[..src.len()];
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if src.len() >= AVX2_MIN && std::is_x86_feature_detected!("avx2") {
+        // Up to a 32-byte boundary of the destination first, as in `apply_mask`.
+        let head = room.as_ptr().align_offset(32).min(src.len());
+        let (room_front, room_body) = room.split_at_mut(head);
+        let (src_front, src_body) = src.split_at(head);
+        copy_masked(room_front, src_front, rotate(key, offset));
         // SAFETY: `copy_masked_avx2` is safe code compiled with AVX2 enabled; its one
-        // requirement is a CPU that executes AVX2 instructions, checked on the line above.
-        unsafe { copy_masked_avx2(room, src, key) };
+        // requirement is a CPU that executes AVX2 instructions, checked above.
+        unsafe { copy_masked_avx2(room_body, src_body, rotate(key, offset + head)) };
     } else {
-        copy_masked(room, src, key);
+        copy_masked(room, src, rotate(key, offset));
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    copy_masked(room, src, key);
+    copy_masked(room, src, rotate(key, offset));
     // SAFETY: `copy_masked` wrote every one of the first `src.len()` bytes of the spare
     // capacity (`room` is exactly that long, and it writes each byte of `room`), and
     // `reserve` made sure they are within the capacity.
@@ -199,6 +207,35 @@ mod tests {
         }
     }
 
+    /// `apply_mask` masks the bytes before the first 32-byte boundary on their own, then the
+    /// rest with the key turned on by that many bytes: right from every start alignment, at
+    /// every key offset, on lengths that take the AVX2 build where the CPU has it.
+    #[test]
+    fn matches_bytewise_from_every_start_alignment() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let lens: &[usize] = if cfg!(miri) {
+            &[256, 301]
+        } else {
+            &[256, 257, 301, 1027]
+        };
+        let data: Vec<u8> = (0..1200u32).map(|i| (i * 13 + 5) as u8).collect();
+        let base = data.as_ptr().align_offset(64);
+        for &len in lens {
+            for skew in 0..40 {
+                for offset in 0..4 {
+                    let start = base + skew;
+                    let mut expect = data[start..start + len].to_vec();
+                    bytewise(&mut expect, key, offset);
+                    let mut got = data.clone();
+                    apply_mask(&mut got[start..start + len], key, offset);
+                    assert_eq!(got[start..start + len], expect[..], "len {len} skew {skew}");
+                    assert_eq!(got[..start], data[..start], "wrote before the slice");
+                    assert_eq!(got[start + len..], data[start + len..], "wrote after it");
+                }
+            }
+        }
+    }
+
     /// The AVX2 build, called directly (whatever the length), against the byte-by-byte
     /// definition, at lengths around the vector widths and at every alignment of the data.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -276,6 +313,25 @@ mod tests {
                         "len {len} offset {offset} skew {skew}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The same from every alignment of the destination: the bytes before its first 32-byte
+    /// boundary are copied on their own, the rest with the key turned on by that many.
+    #[test]
+    fn extend_masked_from_every_destination_alignment() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let src: Vec<u8> = (0..301u32).map(|i| (i * 13 + 5) as u8).collect();
+        for held in 0..40 {
+            for offset in 0..4 {
+                let mut buf = BytesMut::with_capacity(held + src.len());
+                buf.resize(held, 0xee);
+                extend_masked(&mut buf, &src, key, offset);
+                let mut expect = src.clone();
+                apply_mask(&mut expect, key, offset);
+                assert!(buf[..held].iter().all(|&b| b == 0xee), "held {held}");
+                assert!(buf[held..] == expect[..], "held {held} offset {offset}");
             }
         }
     }
