@@ -456,6 +456,25 @@ fn rfc6455_7_1_1_close_timeout_keeps_an_earlier_error() {
 }
 
 #[test]
+fn rfc6455_7_1_1_close_timeout_keeps_an_error_found_behind_undelivered_messages() {
+    // After our Close the server sends a message and then a frame with a reserved opcode; the
+    // error waits behind the message. The close timeout fires before the application polls:
+    // the message is still delivered, and the error reported is the peer's, not the timeout.
+    let (mut c, mut clock) = client_after_its_close();
+    let mut input = to_client(true, op::TEXT, b"late");
+    input.extend_from_slice(&[0x83, 0x00]);
+    c.receive(&input).unwrap();
+    assert!(clock.fire_next(&mut c).is_some());
+    assert!(c.is_terminated());
+    let events = drain_events(&mut c);
+    assert!(
+        matches!(&events[..], [Event::Message(Message::Text(t))] if *t == "late"),
+        "{events:?}"
+    );
+    assert_eq!(c.error(), Some(ProtocolError::ReservedOpcode(3)));
+}
+
+#[test]
 fn rfc6455_7_1_1_close_timeout_ends_in_a_shutdown_and_closed_state() {
     // `wants_shutdown` documents "the client once the close timeout has passed", and
     // `State::Closed` "the closing handshake is over, failed, or the transport ended". A
