@@ -546,6 +546,7 @@ impl Connection {
                 // Closed_ and no Close control frame was received by the endpoint [...] _The
                 // WebSocket Connection Close Code_ is considered to be 1006." The caller must
                 // be able to tell that from a clean close.
+                //
                 // A protocol error already found behind undelivered events stays the one
                 // reported.
                 if self.close_sent

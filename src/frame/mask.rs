@@ -84,7 +84,8 @@ pub(crate) fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     copy_masked(room, src, rotate(key, offset));
     // SAFETY: `copy_masked` wrote every one of the first `src.len()` bytes of the spare
-    // capacity (`room` is exactly that long, and it writes each byte of `room`), and
+    // capacity (`room` is exactly that long, and it writes each byte of `room`, or of its
+    // front and body, which together are `room`), and
     // `reserve` made sure they are within the capacity.
     unsafe { dst.set_len(dst.len() + src.len()) };
 }
