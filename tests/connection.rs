@@ -854,7 +854,7 @@ fn a_large_frame_finds_room_for_all_of_it_once_its_header_is_in() {
     }
 }
 
-/// A text frame large enough to be unmasked as `receive` copies it in (4 KiB and up) is
+/// A text frame large enough to be unmasked as `receive` copies it in (over 512 bytes) is
 /// still checked piece by piece: invalid UTF-8 in its second piece fails the connection with
 /// 1007 before the frame ends (RFC 6455 §8.1), the message before it is still delivered,
 /// and nothing after the failure is parsed.
