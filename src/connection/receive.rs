@@ -224,14 +224,16 @@ impl Connection {
         self.filled -= header_len + len;
         let end = header_len + len;
         let payload = if len <= SMALL_MESSAGE {
-            if let Some(key) = h.mask {
-                frame::apply_mask(&mut self.rbuf[header_len..end], key, 0);
-            }
             // Copied out: a small allocation is cheaper than the atomic reference counting of
             // a handle into the read buffer, and it does not pin that whole buffer in memory
-            // for as long as the application keeps the message. One `advance` over header
-            // and payload together: each costs a rewrite of the buffer's packed offset.
-            let copy = Bytes::copy_from_slice(&self.rbuf[header_len..end]);
+            // for as long as the application keeps the message. A masked payload is
+            // unmasked as it is copied. One `advance` over header and payload together: each
+            // costs a rewrite of the buffer's packed offset.
+            let src = &self.rbuf[header_len..end];
+            let copy = match h.mask {
+                Some(key) => Bytes::from(frame::masked_vec(src, key, 0)),
+                None => Bytes::copy_from_slice(src),
+            };
             self.rbuf.advance(end);
             copy
         } else {
