@@ -854,6 +854,56 @@ fn a_large_frame_finds_room_for_all_of_it_once_its_header_is_in() {
     }
 }
 
+/// A frame that a slice given to `receive` leaves unfinished is finished where it stands when
+/// the next slice comes: room for the rest of a frame like the last one was kept after it, so
+/// it is not copied to the front of the buffer or into a new one first. The messages are
+/// kept, so each one's address shows where its frame was written: a frame that starts right
+/// behind a whole frame of its slice and ends in the next slice is still right behind it.
+#[test]
+fn receive_finishes_a_frame_cut_by_the_end_of_a_slice_where_it_stands() {
+    const COUNT: usize = 20;
+    const LEN: usize = 60_000;
+    const WIRE: usize = LEN + 4; // unmasked (client side), 16-bit length
+    const SLICE: usize = 100_000;
+    let mut wire = Vec::new();
+    for i in 0..COUNT {
+        wire.extend(to_client(true, op::BINARY, &vec![i as u8; LEN]));
+    }
+    let mut c = client(Config::default());
+    let mut kept = Vec::new();
+    for chunk in wire.chunks(SLICE) {
+        c.receive(chunk).unwrap();
+        kept.extend(drain_events(&mut c));
+    }
+    let messages: Vec<&[u8]> = kept
+        .iter()
+        .map(|e| match e {
+            Event::Message(Message::Binary(b)) => &b[..],
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(messages.len(), COUNT);
+    let slice_of = |at: usize| at / SLICE;
+    let mut checked = 0;
+    for (i, m) in messages.iter().enumerate() {
+        assert!(m.iter().all(|&b| b == i as u8), "message {i}");
+        let start = i * WIRE;
+        let spans = slice_of(start) != slice_of(start + WIRE - 1);
+        let behind_whole_frame = i > 0 && slice_of(start - WIRE) == slice_of(start);
+        // From the second slice on: when the first came, no frame had been seen to size
+        // the room by.
+        if spans && behind_whole_frame && slice_of(start) > 0 {
+            checked += 1;
+            assert_eq!(
+                m.as_ptr(),
+                messages[i - 1].as_ptr_range().end.wrapping_add(4),
+                "message {i}, cut by the end of a slice, was moved"
+            );
+        }
+    }
+    assert!(checked >= 5, "only {checked} messages were checked");
+}
+
 /// A text frame large enough to be unmasked as `receive` copies it in (over 512 bytes) is
 /// still checked piece by piece: invalid UTF-8 in its second piece fails the connection with
 /// 1007 before the frame ends (RFC 6455 §8.1), the message before it is still delivered,

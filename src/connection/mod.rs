@@ -308,8 +308,9 @@ impl Connection {
             self.last_received = self.now;
             // Appended, not copied into zeroed room: one pass over the bytes.
             self.rbuf.truncate(self.filled);
-            // A masked payload is copied in and unmasked in the same pass.
-            while let Some(taken) = self.receive_masked(data) {
+            // The rest of a payload in progress goes in first, on its own (a masked one
+            // unmasked as it is copied), into the room kept for it below.
+            while let Some(taken) = self.receive_direct(data) {
                 data = &data[taken..];
                 self.process();
                 if data.is_empty() || !self.accepts_input() {
@@ -323,6 +324,14 @@ impl Connection {
                 // `try_reclaim` never allocates.
                 let _ = self.rbuf.try_reclaim(self.rbuf.capacity() + 1);
             }
+            // Room after the slice for the rest of a frame like the last one, so that a
+            // frame the slice leaves unfinished is finished where it stands by the next call
+            // (`receive_direct`), not moved to the front or into a new buffer first (that
+            // move was 16% of receiving 64 KiB frames fed in 256 KiB slices). At most the
+            // slice's own length again, and `frame_room` was set by a frame that passed
+            // the limits, capped at 64 KiB and a header.
+            let ahead = data.len().min(self.frame_room);
+            self.rbuf.reserve(data.len() + ahead);
             self.rbuf.extend_from_slice(data);
             self.filled += data.len();
         }

@@ -19,7 +19,7 @@ pub(super) const EVENT_BATCH: usize = 4;
 
 /// Whole messages up to this size are copied out of the read buffer rather than split off it.
 /// Larger masked frames that start a slice given to `receive` are unmasked as they are copied
-/// in (`receive_masked`), rather than copied in and then unmasked in place.
+/// in (`receive_direct`), rather than copied in and then unmasked in place.
 const SMALL_MESSAGE: usize = 512;
 pub(super) enum Recv {
     Header,
@@ -160,14 +160,16 @@ impl Connection {
         }
     }
 
-    /// For [`receive`](Connection::receive): takes the front of `data` where it can be
-    /// unmasked as it is copied in, and returns how much it took (then `process` must run),
-    /// or `None`, having done nothing, where `data` should just be appended.
+    /// For [`receive`](Connection::receive): takes the front of `data` where it can go
+    /// straight to its place, and returns how much it took (then `process` must run), or
+    /// `None`, having done nothing, where `data` should just be appended.
     ///
-    /// It takes the rest of a masked payload in progress, unmasked and checked on the way
-    /// in, and the header of a masked frame over `SMALL_MESSAGE` that starts `data` while
-    /// nothing is buffered, so that its payload goes the same way.
-    pub(super) fn receive_masked(&mut self, data: &[u8]) -> Option<usize> {
+    /// It takes the rest of a payload in progress (unmasked, if masked, and checked on the
+    /// way in): on its own, so that it lands in the room `receive` kept after the frame's
+    /// start, where appending all of `data` would not fit and would move the frame. And it
+    /// takes the header of a masked frame over `SMALL_MESSAGE` that starts `data` while
+    /// nothing is buffered, so that its payload is unmasked as it is copied in.
+    pub(super) fn receive_direct(&mut self, data: &[u8]) -> Option<usize> {
         match self.recv {
             Recv::Payload {
                 header,
@@ -175,9 +177,11 @@ impl Connection {
                 done,
                 check_utf8,
             } if done == self.filled && done < len && !data.is_empty() => {
-                let key = header.mask?;
                 let n = (len - done).min(data.len());
-                frame::extend_masked(&mut self.rbuf, &data[..n], key, done);
+                match header.mask {
+                    Some(key) => frame::extend_masked(&mut self.rbuf, &data[..n], key, done),
+                    None => self.rbuf.extend_from_slice(&data[..n]),
+                }
                 self.filled += n;
                 self.recv = Recv::Payload {
                     header,
