@@ -10,7 +10,7 @@ mod mask;
 pub use decode::decode_header;
 pub use encode::{MAX_HEADER_LEN, encode_header};
 pub use mask::apply_mask;
-pub(crate) use mask::{extend_masked, masked_vec, unmask_fresh};
+pub(crate) use mask::{extend_masked, extend_vec_masked, masked_vec, unmask_fresh};
 
 /// A frame opcode (RFC 6455 §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
