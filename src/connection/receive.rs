@@ -290,8 +290,8 @@ impl Connection {
         let start = msg.buf.len();
         let payload = &self.rbuf[..len];
         match h.mask {
-            // One pass instead of an unmask in place and then a copy (the 1 MiB message in
-            // 1024 masked fragments of mixed-script text took 0.9x the time).
+            // One pass instead of an unmask in place and then a copy (a 1 MiB message in
+            // 1024 masked fragments took 0.82-0.87x the time).
             Some(key) => frame::extend_vec_masked(&mut msg.buf, payload, key, 0),
             None => msg.buf.extend_from_slice(payload),
         }

@@ -107,7 +107,8 @@ pub(crate) fn masked_vec(src: &[u8], key: [u8; 4], offset: usize) -> Vec<u8> {
 }
 
 /// Writes `src` masked with `key` into every byte of `room` (exactly as long): the word loop,
-/// or from `AVX2_MIN` bytes on a CPU with AVX2, the same loop compiled for it.
+/// or from `AVX2_MIN` bytes on a CPU with AVX2, the word loop up to a 32-byte boundary and
+/// the same loop compiled for AVX2 after it (the two parts together are all of `room`).
 #[inline(always)]
 fn write_masked(room: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4], offset: usize) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
