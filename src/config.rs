@@ -55,6 +55,16 @@ pub struct Config {
     /// Bytes of queued output above which adapters stop accepting new messages until the peer
     /// reads. Default 1 MiB. Stops a peer that never reads from growing our memory.
     pub write_buffer_high_water: usize,
+    /// Messages larger than this are delivered as they arrive, as a sequence of
+    /// [`Event::Chunk`](crate::Event::Chunk)s, instead of assembled whole. Default `None`:
+    /// every message is delivered whole.
+    ///
+    /// For messages larger than memory should hold: a message streams once its first frame
+    /// declares more than this, or once its fragments add up to more. Text chunks are cut at
+    /// code point boundaries and checked as they arrive; `max_message_size` and
+    /// `max_frame_size` still apply (raise them to stream without a cap). The adapters'
+    /// `recv` returns whole messages only: use `recv_event` in this mode.
+    pub streaming_threshold: Option<u64>,
 }
 
 impl Default for Config {
@@ -71,6 +81,7 @@ impl Default for Config {
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
             write_buffer_high_water: 1 << 20,
+            streaming_threshold: None,
         }
     }
 }
@@ -113,4 +124,6 @@ setters! {
     keepalive_timeout: Duration;
     /// Sets the `write_buffer_high_water` field.
     write_buffer_high_water: usize;
+    /// Sets the `streaming_threshold` field.
+    streaming_threshold: Option<u64>;
 }

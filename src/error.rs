@@ -11,10 +11,11 @@ use crate::close::CloseCode;
 /// The peer violated the protocol, or the connection ended abnormally.
 ///
 /// When a `Connection` reports one of these, it has already queued a Close frame carrying
-/// [`close_code`](Self::close_code) and stopped processing input. Two have the code 1006,
+/// [`close_code`](Self::close_code) and stopped processing input. Three have the code 1006,
 /// which never appears on the wire: [`UnexpectedEof`](Self::UnexpectedEof), where there is no
-/// one left to send a Close to, and [`CloseTimeout`](Self::CloseTimeout), where our Close had
-/// already gone out.
+/// one left to send a Close to, [`CloseTimeout`](Self::CloseTimeout), where our Close had
+/// already gone out, and [`HandshakeTimeout`](Self::HandshakeTimeout), where the peer never
+/// read the 101 response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
@@ -89,6 +90,10 @@ pub enum ProtocolError {
     /// closing handshake never completed.
     #[error("no close frame from the peer within the close timeout")]
     CloseTimeout,
+    /// The peer did not read our handshake response (the server's 101) within
+    /// `Config::handshake_timeout`.
+    #[error("the peer did not read the handshake response within the handshake timeout")]
+    HandshakeTimeout,
 }
 
 impl ProtocolError {
@@ -115,7 +120,9 @@ impl ProtocolError {
                 CloseCode::INVALID_PAYLOAD
             }
             Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
-            Self::UnexpectedEof | Self::CloseTimeout => CloseCode::ABNORMAL,
+            Self::UnexpectedEof | Self::CloseTimeout | Self::HandshakeTimeout => {
+                CloseCode::ABNORMAL
+            }
         }
     }
 }
@@ -124,9 +131,13 @@ impl ProtocolError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// We already sent a Close frame (or the connection failed): no more frames may be sent.
+    /// We already sent a Close frame, or the connection ended: no more frames may be sent.
     #[error("connection is closing or closed; nothing more can be sent")]
     Closed,
+    /// The connection failed with this error (sticky): nothing more may be sent. Its Close
+    /// frame, with the error's code, is already queued.
+    #[error("connection failed: {0}")]
+    Failed(ProtocolError),
     /// A Ping, Pong or Close payload longer than 125 bytes.
     #[error("control frame payload of {0} bytes exceeds 125")]
     ControlPayloadTooLong(usize),

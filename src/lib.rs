@@ -60,7 +60,6 @@ pub mod sync;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-mod transmit;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};

@@ -1,6 +1,5 @@
 //! Messages as the application sees them, and the UTF-8-checked byte type they carry.
 
-use crate::utf8::Utf8Validator;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -213,11 +212,4 @@ pub enum MessageKind {
     Text,
     /// Binary data (opcode 0x2).
     Binary,
-}
-
-/// The state of an outgoing fragmented message (one at a time, RFC 6455 §5.4).
-#[derive(Debug, Default)]
-pub(crate) struct OutgoingFragments {
-    pub(crate) kind: Option<MessageKind>,
-    pub(crate) utf8: Utf8Validator,
 }

@@ -85,6 +85,13 @@ impl Utf8Validator {
         self.partial_len == 0
     }
 
+    /// How many bytes at the end of the stream so far belong to an unfinished code point
+    /// (0 to 3): a text stream cut just before them is valid UTF-8 on its own.
+    #[must_use]
+    pub(crate) const fn incomplete_len(&self) -> usize {
+        self.partial_len as usize
+    }
+
     /// Checks that the stream ended on a code point boundary, and resets the validator.
     ///
     /// # Errors

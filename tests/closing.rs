@@ -176,10 +176,11 @@ fn rfc6455_7_1_5_after_eof_failure_nothing_can_be_sent() {
     assert_eq!(s.receive_eof(), Err(ProtocolError::UnexpectedEof));
     assert_eq!(s.state(), State::Closed);
     // The transport is gone: a queued frame could never be written, and State::Closed
-    // documents that nothing more is sent.
-    assert_eq!(s.send_text("too late"), Err(UsageError::Closed));
-    assert_eq!(s.send_ping(b""), Err(UsageError::Closed));
-    assert_eq!(s.send_close(CloseCode::NORMAL, ""), Err(UsageError::Closed));
+    // documents that nothing more is sent. Each refusal carries the sticky reason.
+    let failed = Err(UsageError::Failed(ProtocolError::UnexpectedEof));
+    assert_eq!(s.send_text("too late"), failed);
+    assert_eq!(s.send_ping(b""), failed);
+    assert_eq!(s.send_close(CloseCode::NORMAL, ""), failed);
     assert_eq!(s.transmit_len(), 0);
 }
 
@@ -314,8 +315,10 @@ fn rfc6455_7_1_7_after_protocol_error_nothing_can_be_sent() {
     let (r, _, frames) = feed(&mut s, &to_client(true, op::TEXT, b"unmasked"));
     assert_eq!(r, Err(ProtocolError::UnmaskedFrame));
     assert_eq!(frames[0].close_code(), Some(1002));
-    assert_eq!(s.send_text("x"), Err(UsageError::Closed));
-    assert_eq!(s.send_ping(b"x"), Err(UsageError::Closed));
+    // Refused with the reason the connection failed, not a bare "closed".
+    let failed = Err(UsageError::Failed(ProtocolError::UnmaskedFrame));
+    assert_eq!(s.send_text("x"), failed);
+    assert_eq!(s.send_ping(b"x"), failed);
     assert_eq!(s.transmit_len(), 0);
 }
 
@@ -395,6 +398,10 @@ fn rfc6455_7_1_1_close_timeout_when_peer_never_answers() {
     );
     c.send_close(CloseCode::NORMAL, "").unwrap();
     drain_transmit(&mut c);
+    // The close timer waits for a clock reading and counts from it (see `Connection`'s
+    // rustdoc, "Time"): the adapter reads the clock at once.
+    assert_eq!(c.poll_timeout(), Some(Duration::ZERO));
+    clock.tick(&mut c);
     assert_eq!(c.poll_timeout(), Some(Duration::from_secs(6)));
     clock.set(&mut c, Duration::from_millis(5_999));
     assert!(!c.is_terminated());
@@ -513,6 +520,8 @@ fn rfc6455_7_1_1_close_deadline_starts_when_peers_close_arrives() {
     clock.set(&mut c, Duration::from_secs(50));
     c.receive(&to_client(true, op::CLOSE, b"")).unwrap();
     assert!(matches!(c.poll_event(), Some(Event::Close(_))));
+    assert_eq!(c.poll_timeout(), Some(Duration::ZERO));
+    clock.tick(&mut c);
     assert_eq!(c.poll_timeout(), Some(Duration::from_secs(60)));
     clock.fire_next(&mut c);
     assert!(c.is_terminated());

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::{
     Clock, Rng, client, drain_events, drain_frames, drain_transmit, feed, op, parse_frames,
     peek_transmit, server, text, to_client, to_server,
@@ -371,6 +371,9 @@ fn rfc6455_5_5_2_keepalive_ping_after_interval_without_input() {
     clock.set(&mut s, Duration::from_secs(35));
     let (r, events, _) = feed(&mut s, &to_server(true, op::PONG, b"keepalive"));
     assert_eq!((r, events.len()), (Ok(()), 1));
+    // The idle timer restarts from the next clock reading, which the adapter takes at once.
+    assert_eq!(s.poll_timeout(), Some(Duration::ZERO));
+    clock.tick(&mut s);
     assert_eq!(s.poll_timeout(), Some(Duration::from_secs(65)));
     clock.set(&mut s, Duration::from_secs(64));
     assert_eq!(s.transmit_len(), 0);
@@ -402,6 +405,8 @@ fn rfc6455_5_5_2_keepalive_any_input_postpones_the_ping() {
     let (mut s, mut clock) = keepalive_server();
     clock.set(&mut s, Duration::from_secs(20));
     s.receive(&to_server(true, op::TEXT, b"busy")).unwrap();
+    assert_eq!(s.poll_timeout(), Some(Duration::ZERO));
+    clock.tick(&mut s);
     assert_eq!(s.poll_timeout(), Some(Duration::from_secs(50)));
     clock.set(&mut s, Duration::from_secs(49));
     assert_eq!(s.transmit_len(), 0);
@@ -420,7 +425,8 @@ fn rfc6455_5_5_2_keepalive_stops_once_closing() {
     let (mut s, mut clock) = keepalive_server();
     s.send_close(CloseCode::NORMAL, "").unwrap();
     drain_transmit(&mut s);
-    // Only the close timeout remains (10 s default).
+    // Only the close timeout remains (10 s default), from the next clock reading.
+    clock.tick(&mut s);
     assert_eq!(s.poll_timeout(), Some(Duration::from_secs(10)));
     clock.set(&mut s, Duration::from_secs(9));
     assert_eq!(s.transmit_len(), 0, "no keepalive Ping after our Close");
@@ -662,9 +668,11 @@ impl Extension for Rejecting {
     fn decode(
         &mut self,
         _rsv: u8,
-        _payload: BytesMut,
-        _max: u64,
-    ) -> Result<BytesMut, ProtocolError> {
+        _input: &[u8],
+        _end: bool,
+        _out: &mut Vec<u8>,
+        _limit: usize,
+    ) -> Result<(), ProtocolError> {
         // "extension failed: " is 18 bytes; 104 ASCII bytes put byte 123 inside "é".
         const REASON: &str = concat!(
             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
@@ -672,8 +680,8 @@ impl Extension for Rejecting {
         );
         Err(ProtocolError::Extension(REASON))
     }
-    fn encode(&mut self, payload: &[u8]) -> (u8, BytesMut) {
-        (0, BytesMut::from(payload))
+    fn encode(&mut self, _payload: &[u8], _out: &mut Vec<u8>) -> u8 {
+        0
     }
 }
 
@@ -707,11 +715,20 @@ fn rfc6455_5_2_extension_rsv_bits_accepted_only_on_first_frame() {
         fn reserved_bits(&self) -> u8 {
             rfc6455::frame::RSV1
         }
-        fn decode(&mut self, _: u8, p: BytesMut, _: u64) -> Result<BytesMut, ProtocolError> {
-            Ok(p)
+        fn decode(
+            &mut self,
+            _: u8,
+            input: &[u8],
+            _: bool,
+            out: &mut Vec<u8>,
+            _: usize,
+        ) -> Result<(), ProtocolError> {
+            out.extend_from_slice(input);
+            Ok(())
         }
-        fn encode(&mut self, p: &[u8]) -> (u8, BytesMut) {
-            (rfc6455::frame::RSV1, BytesMut::from(p))
+        fn encode(&mut self, p: &[u8], out: &mut Vec<u8>) -> u8 {
+            out.extend_from_slice(p);
+            rfc6455::frame::RSV1
         }
     }
     let mut s = server(Config::default()).with_extension(Box::new(Identity));

@@ -214,6 +214,7 @@ fn server_script<S: Transport>(
                         .to_owned(),
                 );
             }
+            other => return Err(format!("unexpected event {other:?}")),
         }
     }
 }

@@ -574,8 +574,8 @@ fn hostile(role: Role, chunks: &[Chunk], cuts: &[Index]) -> Result<(), TestCaseE
             conn.receive(&frame_raw(true, 0, 9, b"more", None)),
             Err(err)
         );
-        prop_assert_eq!(conn.send_text("x"), Err(UsageError::Closed));
-        prop_assert_eq!(conn.send_ping(b"x"), Err(UsageError::Closed));
+        prop_assert_eq!(conn.send_text("x"), Err(UsageError::Failed(err)));
+        prop_assert_eq!(conn.send_ping(b"x"), Err(UsageError::Failed(err)));
         prop_assert_eq!(conn.transmit_len(), len);
         prop_assert_eq!(conn.poll_event(), None);
     }

@@ -242,6 +242,7 @@ fn sync_script<S: Transport>(
                 let line = format!("{what} {} {}", frame.code, frame.reason);
                 seen.push(line.trim_end().to_owned());
             }
+            other => panic!("unexpected event {other:?}"),
         }
     }
 }
@@ -416,6 +417,7 @@ mod async_side {
                     let line = format!("{what} {} {}", frame.code, frame.reason);
                     seen.push(line.trim_end().to_owned());
                 }
+                other => panic!("unexpected event {other:?}"),
             }
         }
     }

@@ -5,6 +5,7 @@ use super::http::{self, Head, HeadScanner, ScanError};
 use super::uri;
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::connection::timers::{Timer, TimerTable};
 use crate::entropy::Entropy;
 use crate::error::{HandshakeError, UsageError};
 use alloc::borrow::ToOwned;
@@ -257,7 +258,7 @@ pub struct ClientHandshake {
     response: Option<Response>,
     complete: bool,
     error: Option<HandshakeError>,
-    deadline: Option<Duration>,
+    timers: TimerTable,
 }
 
 impl fmt::Debug for ClientHandshake {
@@ -353,7 +354,6 @@ impl ClientHandshake {
 
         Ok(Self {
             scanner: HeadScanner::new(config.max_handshake_size, config.max_headers),
-            config,
             entropy,
             expected_accept: accept_key(key.as_bytes()),
             protocols: request.protocols,
@@ -365,7 +365,8 @@ impl ClientHandshake {
             response: None,
             complete: false,
             error: None,
-            deadline: None,
+            timers: TimerTable::with(Timer::Handshake, config.handshake_timeout),
+            config,
         })
     }
 
@@ -485,7 +486,7 @@ impl ClientHandshake {
         if self.complete || self.error.is_some() {
             return None;
         }
-        Some(self.deadline.unwrap_or(Duration::ZERO))
+        self.timers.next()
     }
 
     /// Tells the handshake the time. The first call starts the clock: the deadline is that
@@ -493,13 +494,11 @@ impl ClientHandshake {
     /// handshake with [`HandshakeError::Timeout`], reported by the next `receive` /
     /// `receive_eof` and by [`error`](Self::error).
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.timers.advance(now);
         if self.complete || self.error.is_some() {
             return;
         }
-        let deadline = *self
-            .deadline
-            .get_or_insert(now.saturating_add(self.config.handshake_timeout));
-        if now >= deadline {
+        if self.timers.take_expired() == Some(Timer::Handshake) {
             self.fail(HandshakeError::Timeout);
         }
     }

@@ -5,6 +5,7 @@ use super::http::{self, HeadScanner, ScanError};
 use super::request::{Request, offer_name, parse_request};
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::connection::timers::{Timer, TimerTable};
 use crate::error::{HandshakeError, UsageError};
 use alloc::borrow::ToOwned;
 use alloc::format;
@@ -167,7 +168,7 @@ pub struct ServerHandshake {
     error: Option<HandshakeError>,
     tx: Vec<u8>,
     sent: usize,
-    deadline: Option<Duration>,
+    timers: TimerTable,
 }
 
 impl fmt::Debug for ServerHandshake {
@@ -185,6 +186,7 @@ impl ServerHandshake {
     /// A handshake waiting for the client's request.
     #[must_use]
     pub const fn new(config: Config) -> Self {
+        let config_timeout = config.handshake_timeout;
         Self {
             scanner: HeadScanner::new(config.max_handshake_size, config.max_headers),
             config,
@@ -196,7 +198,7 @@ impl ServerHandshake {
             error: None,
             tx: Vec::new(),
             sent: 0,
-            deadline: None,
+            timers: TimerTable::with(Timer::Handshake, config_timeout),
         }
     }
 
@@ -394,7 +396,8 @@ impl ServerHandshake {
         out.extend_from_slice(b"\r\n");
 
         let mut connection = Connection::server(self.config.clone());
-        connection.queue_raw(&out);
+        // The 101 must be written by the end of the handshake timeout too.
+        connection.queue_handshake_response(&out, self.timers.deadline(Timer::Handshake));
         if !self.leftover.is_empty() {
             // A protocol error in these bytes is sticky inside the connection and reported by
             // its next call, with its Close frame queued after the 101.
@@ -466,7 +469,7 @@ impl ServerHandshake {
         if self.phase != Phase::Reading || self.error.is_some() {
             return None;
         }
-        Some(self.deadline.unwrap_or(Duration::ZERO))
+        self.timers.next()
     }
 
     /// Tells the handshake the time. The first call starts the clock: the deadline is that
@@ -474,13 +477,11 @@ impl ServerHandshake {
     /// still unfinished (a slowloris client), fails with [`HandshakeError::Timeout`] and
     /// queues `408 Request Timeout` with `Connection: close`.
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.timers.advance(now);
         if self.phase != Phase::Reading || self.error.is_some() {
             return;
         }
-        let deadline = *self
-            .deadline
-            .get_or_insert(now.saturating_add(self.config.handshake_timeout));
-        if now >= deadline {
+        if self.timers.take_expired() == Some(Timer::Handshake) {
             self.fail(HandshakeError::Timeout);
         }
     }

@@ -276,7 +276,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         // 8 us the 100 x 16 B echo costs per message.
         let mut ticked = false;
         loop {
-            if !ticked && self.conn.needs_clock() {
+            if !ticked && self.conn.poll_timeout().is_some() {
                 self.tick();
                 ticked = true;
             }

@@ -337,8 +337,19 @@ impl Clock {
         conn.handle_timeout(self.now);
     }
 
-    /// Jumps to the connection's next deadline and fires it, as an adapter's timer would.
+    /// Tells `conn` the time without moving it, as an adapter does when `poll_timeout` says
+    /// `Duration::ZERO` (a timer was armed since the last reading and counts from this one).
+    pub fn tick(&self, conn: &mut Connection) {
+        conn.handle_timeout(self.now);
+    }
+
+    /// Jumps to the connection's next deadline and fires it, as an adapter's timer would:
+    /// first pinning a timer armed since the last reading (`poll_timeout` says
+    /// `Duration::ZERO`) to the current time.
     pub fn fire_next(&mut self, conn: &mut Connection) -> Option<Duration> {
+        if conn.poll_timeout()? == Duration::ZERO {
+            self.tick(conn);
+        }
         let deadline = conn.poll_timeout()?;
         self.set(conn, deadline);
         Some(deadline)

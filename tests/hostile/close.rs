@@ -94,41 +94,39 @@ fn rfc6455_5_5_1_non_utf8_close_reason_fails_1007() {
 
 #[test]
 fn rfc6455_5_5_1_sends_after_close_are_usage_errors_and_write_nothing() {
-    let check = |conn: &mut rfc6455::Connection| {
+    let check = |conn: &mut rfc6455::Connection, refused: UsageError| {
         let before = conn.transmit_len();
-        assert_eq!(conn.send_text("x"), Err(UsageError::Closed));
-        assert_eq!(conn.send_binary(b"x"), Err(UsageError::Closed));
-        assert_eq!(conn.send_ping(b"x"), Err(UsageError::Closed));
-        assert_eq!(conn.send_pong(b"x"), Err(UsageError::Closed));
-        assert_eq!(
-            conn.send_close(CloseCode::NORMAL, ""),
-            Err(UsageError::Closed)
-        );
+        assert_eq!(conn.send_text("x"), Err(refused));
+        assert_eq!(conn.send_binary(b"x"), Err(refused));
+        assert_eq!(conn.send_ping(b"x"), Err(refused));
+        assert_eq!(conn.send_pong(b"x"), Err(refused));
+        assert_eq!(conn.send_close(CloseCode::NORMAL, ""), Err(refused));
         assert_eq!(
             conn.send_fragment(MessageKind::Binary, b"x", true),
-            Err(UsageError::Closed)
+            Err(refused)
         );
         assert_eq!(conn.transmit_len(), before, "nothing queued");
     };
     // After our own Close.
     let mut conn = server();
     conn.send_close(CloseCode::NORMAL, "bye").unwrap();
-    check(&mut conn);
+    check(&mut conn, UsageError::Closed);
     // After echoing the peer's.
     let mut conn = server();
     conn.receive(&c2s(true, CLOSE, &close_payload(1001, b"")))
         .unwrap();
     assert!(matches!(conn.poll_event(), Some(Event::Close(_))));
-    check(&mut conn);
+    check(&mut conn, UsageError::Closed);
     // After a protocol error.
     let mut conn = server();
     let _ = conn.receive(&s2c(true, TEXT, b"unmasked"));
-    assert!(conn.error().is_some());
-    check(&mut conn);
+    // Refused with the sticky reason.
+    let error = conn.error().expect("failed");
+    check(&mut conn, UsageError::Failed(error));
     // After EOF.
     let mut conn = server();
     let _ = conn.receive_eof();
-    check(&mut conn);
+    check(&mut conn, UsageError::Failed(ProtocolError::UnexpectedEof));
 }
 
 #[test]

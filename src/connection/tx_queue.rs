@@ -1,4 +1,5 @@
-//! The outgoing side: the transmit queue, frame writing, fragmentation and prepared messages.
+//! The transmit queue: encoded frames waiting for the transport, frame writing, splitting a
+//! payload into fragments, and messages encoded once for many connections.
 
 use crate::config::Config;
 use crate::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode};

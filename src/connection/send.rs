@@ -1,0 +1,268 @@
+//! The send side: application commands and protocol obligations become frames in the
+//! transmit queue, split at `Config::max_send_frame_size`, masked by a client, encoded by the
+//! extension when one is negotiated.
+
+use super::Role;
+use super::tx_queue::{TxQueue, data_opcode, for_each_fragment};
+use crate::close::CloseCode;
+use crate::entropy::Entropy;
+use crate::error::UsageError;
+use crate::extension::Extension;
+use crate::frame::{FrameHeader, Opcode};
+use crate::message::MessageKind;
+use crate::utf8::Utf8Validator;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// Queued output above which Pongs coalesce into one slot.
+const PONG_BACKLOG: u64 = 8 << 10;
+/// Server payloads at least this large are queued by reference instead of copied.
+pub(super) const ZERO_COPY_MIN: usize = 16 << 10;
+
+pub(super) struct Sender {
+    pub(super) tx: TxQueue,
+    role: Role,
+    entropy: Option<Box<dyn Entropy>>,
+    max_frame: u64,
+    /// The newest Ping's payload, owed a Pong (see `flush_pong`).
+    pong_slot: Option<Bytes>,
+    /// The kind of the outgoing fragmented message in progress (one at a time, RFC 6455
+    /// §5.4), and the UTF-8 state of its text so far.
+    fragments: Option<MessageKind>,
+    fragment_utf8: Utf8Validator,
+    /// Our Close frame is queued: RFC 6455 §5.5.1: "After sending a Close frame, the
+    /// endpoint MUST NOT send any further data frames".
+    close_queued: bool,
+    /// The extension's output for the message being sent, reused between messages.
+    encoded: Vec<u8>,
+}
+
+impl core::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender")
+            .field("queued", &self.tx.len())
+            .field("close_queued", &self.close_queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    pub(super) fn new(role: Role, max_frame: u64, entropy: Option<Box<dyn Entropy>>) -> Self {
+        Self {
+            tx: TxQueue::default(),
+            role,
+            entropy,
+            max_frame,
+            pong_slot: None,
+            fragments: None,
+            fragment_utf8: Utf8Validator::new(),
+            close_queued: false,
+            encoded: Vec::new(),
+        }
+    }
+
+    pub(super) const fn close_queued(&self) -> bool {
+        self.close_queued
+    }
+
+    /// Whether a whole message may be queued now.
+    pub(super) const fn check_message(&self) -> Result<(), UsageError> {
+        if self.fragments.is_some() {
+            Err(UsageError::FragmentInProgress)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A whole message; `shared` is `payload` as a handle a server may queue by reference.
+    pub(super) fn message(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+        ext: Option<&mut (dyn Extension + 'static)>,
+    ) {
+        let rsv = match ext {
+            Some(ext) => {
+                self.encoded.clear();
+                ext.encode(payload, &mut self.encoded)
+            }
+            None => 0,
+        };
+        if rsv != 0 {
+            let encoded = core::mem::take(&mut self.encoded);
+            self.frames(kind, rsv, &encoded, None);
+            self.encoded = encoded;
+            return;
+        }
+        if shared.is_none() && payload.len() as u64 <= self.max_frame {
+            // One frame, copied in: most messages, without the fragmenting machinery.
+            self.write(whole_message_header(kind), payload);
+            return;
+        }
+        self.frames(kind, 0, payload, shared);
+    }
+
+    /// A server's whole message queued by reference: one that goes out as one frame, as it
+    /// is, queues `bytes` itself (no clone: each is an atomic increment and a decrement).
+    pub(super) fn shared_message(
+        &mut self,
+        kind: MessageKind,
+        bytes: Bytes,
+        ext: Option<&mut (dyn Extension + 'static)>,
+    ) {
+        if ext.is_some() || bytes.len() as u64 > self.max_frame {
+            return self.message(kind, &bytes, Some(&bytes), ext);
+        }
+        self.tx.push_shared_frame(whole_message_header(kind), bytes);
+    }
+
+    /// `payload` as one message of frames of at most `max_frame` bytes, the first carrying
+    /// `rsv`.
+    fn frames(&mut self, kind: MessageKind, rsv: u8, payload: &[u8], shared: Option<&Bytes>) {
+        for_each_fragment(payload.len(), self.max_frame, |range, first, fin| {
+            let header = FrameHeader {
+                fin,
+                rsv: if first { rsv } else { 0 },
+                opcode: if first {
+                    data_opcode(kind)
+                } else {
+                    Opcode::Continuation
+                },
+                mask: None,
+                payload_len: 0,
+            };
+            match shared {
+                Some(bytes) if self.role == Role::Server && range.len() >= ZERO_COPY_MIN => {
+                    self.tx.push_shared_frame(header, bytes.slice(range));
+                }
+                _ => self.write(header, &payload[range]),
+            }
+        });
+    }
+
+    /// One fragment of a message whose size is not known up front (RFC 6455 §5.4).
+    pub(super) fn fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), UsageError> {
+        let opcode = match self.fragments {
+            None => data_opcode(kind),
+            Some(current) if current == kind => Opcode::Continuation,
+            Some(_) => return Err(UsageError::FragmentInProgress),
+        };
+        if kind == MessageKind::Text {
+            let mut check = self.fragment_utf8.clone();
+            check.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
+            if fin {
+                check.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+            self.fragment_utf8 = check;
+        }
+        self.fragments = if fin { None } else { Some(kind) };
+        for_each_fragment(data.len(), self.max_frame, |range, first, last| {
+            let header = FrameHeader {
+                fin: fin && last,
+                rsv: 0,
+                opcode: if first { opcode } else { Opcode::Continuation },
+                mask: None,
+                payload_len: 0,
+            };
+            self.write(header, &data[range]);
+        });
+        Ok(())
+    }
+
+    /// A control frame.
+    pub(super) fn control(&mut self, opcode: Opcode, payload: &[u8]) {
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: 0,
+        };
+        self.write(header, payload);
+    }
+
+    /// Our Close frame, with a body when `code` is given (RFC 6455 §5.5.1).
+    pub(super) fn close(&mut self, code: Option<CloseCode>, reason: &str) {
+        // A Ping that arrived before this point is still owed its Pong (RFC 6455 §5.5.2);
+        // only later Pings are excused.
+        if let Some(payload) = self.pong_slot.take() {
+            self.control(Opcode::Pong, &payload);
+        }
+        let mut body = [0u8; 125];
+        let len = match code {
+            Some(code) => {
+                body[..2].copy_from_slice(&code.0.to_be_bytes());
+                let reason = &reason.as_bytes()[..reason.len().min(123)];
+                body[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.control(Opcode::Close, &body[..len]);
+        // RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
+        // further data frames", and a Pong to a Ping queued earlier is moot.
+        self.close_queued = true;
+        self.pong_slot = None;
+    }
+
+    /// A Ping arrived: its Pong is owed (replacing an older one not yet written).
+    pub(super) fn owe_pong(&mut self, payload: Bytes) {
+        // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+        // in response, unless it already received a Close frame."
+        if !self.close_queued {
+            self.pong_slot = Some(payload);
+            self.flush_pong();
+        }
+    }
+
+    /// Drops a Pong still owed (the connection failed: nothing more is sent after its Close).
+    pub(super) fn forget_pong(&mut self) {
+        self.pong_slot = None;
+    }
+
+    /// Queues the Pong for the newest Ping unless output is backed up: every Ping is
+    /// answered while the peer reads, but a Ping flood while it does not costs one slot, not
+    /// a growing queue (RFC 6455 §5.5.3 allows answering only the most recent Ping).
+    #[inline]
+    pub(super) fn flush_pong(&mut self) {
+        if self.pong_slot.is_none() || self.tx.len() > PONG_BACKLOG || self.close_queued {
+            return;
+        }
+        if let Some(payload) = self.pong_slot.take() {
+            self.control(Opcode::Pong, &payload);
+        }
+    }
+
+    fn write(&mut self, header: FrameHeader, payload: &[u8]) {
+        let mask = match self.role {
+            Role::Client => {
+                let mut key = [0; 4];
+                if let Some(entropy) = self.entropy.as_mut() {
+                    entropy.fill(&mut key);
+                }
+                Some(key)
+            }
+            Role::Server => None,
+        };
+        self.tx.push_frame(header, payload, mask);
+    }
+}
+
+/// The header of a message sent as one frame, with no extension: FIN, no reserved bits, and
+/// the length and masking filled in when it is written.
+const fn whole_message_header(kind: MessageKind) -> FrameHeader {
+    FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: data_opcode(kind),
+        mask: None,
+        payload_len: 0,
+    }
+}
