@@ -16,6 +16,7 @@
 //! is delivered as [`Event::Chunk`]s as its bytes arrive instead of being assembled.
 
 use super::Role;
+use super::pieces::chunk;
 use super::recv_buf::{READ_FRAME_MIN, RecvBuf};
 use crate::close::CloseFrame;
 use crate::config::Config;
@@ -37,11 +38,11 @@ pub(super) const EVENT_BATCH: usize = 4;
 /// (a small allocation costs less than sharing the read buffer's, and does not pin it).
 /// Larger masked frames that start a slice given to `receive` are unmasked as they are copied
 /// in (`take_direct`).
-const SMALL_MESSAGE: usize = 512;
+pub(super) const SMALL_MESSAGE: usize = 512;
 
 /// What a frame's payload becomes, decided once at its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(super) enum Route {
     /// A whole message in one frame (FIN, no reserved bits): handed out as it stands.
     Whole,
     /// A piece of a message assembled in its own buffer (or streamed out as chunks).
@@ -53,7 +54,7 @@ enum Route {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Recv {
+pub(super) enum Recv {
     Header,
     /// Inside a frame's payload. Kept frames (`consume == false`) stay in the read buffer
     /// until they are complete, `done` bytes at its front already unmasked (and, for text,
@@ -73,28 +74,28 @@ enum Recv {
 
 /// A message being assembled from fragments.
 #[derive(Debug)]
-struct Incoming {
-    kind: MessageKind,
+pub(super) struct Incoming {
+    pub(super) kind: MessageKind,
     /// The reserved bits of its first frame: non-zero means extension-encoded.
-    rsv: u8,
+    pub(super) rsv: u8,
     /// The payload so far (decoded, if encoded): a `Vec` rather than a `BytesMut`, so the
     /// room reserved ahead can be given back before the message is handed out.
-    buf: Vec<u8>,
+    pub(super) buf: Vec<u8>,
     /// Payload bytes received so far, as they were on the wire.
-    received: u64,
+    pub(super) received: u64,
     /// Bytes the application has been given so far (decoded), for the budget of a message
     /// streamed out in chunks.
-    delivered: u64,
+    pub(super) delivered: u64,
     /// Delivered as chunks while it arrives.
-    streamed: bool,
+    pub(super) streamed: bool,
     /// `size()` when the current frame started: a frame's decoded bytes count against
     /// `max_frame_size` too.
-    frame_start: u64,
+    pub(super) frame_start: u64,
 }
 
 impl Incoming {
     /// Decoded bytes so far, delivered or not: what the message budget counts.
-    fn size(&self) -> u64 {
+    pub(super) fn size(&self) -> u64 {
         self.delivered + self.buf.len() as u64
     }
 }
@@ -114,22 +115,22 @@ pub(super) enum Step {
 
 #[derive(Debug)]
 pub(super) struct Assembler {
-    role: Role,
-    max_frame: u64,
-    max_message: u64,
-    stream_over: Option<u64>,
+    pub(super) role: Role,
+    pub(super) max_frame: u64,
+    pub(super) max_message: u64,
+    pub(super) stream_over: Option<u64>,
     /// The RSV bits a negotiated extension claims on a message's first frame.
-    claimed: u8,
-    recv: Recv,
-    incoming: Option<Incoming>,
+    pub(super) claimed: u8,
+    pub(super) recv: Recv,
+    pub(super) incoming: Option<Incoming>,
     /// The size of the last fragmented message, which the next one's assembly buffer
     /// reserves (see `new_message`).
-    assembly_hint: usize,
-    utf8: Utf8Validator,
-    close_seen: bool,
+    pub(super) assembly_hint: usize,
+    pub(super) utf8: Utf8Validator,
+    pub(super) close_seen: bool,
     /// A protocol error found behind events the application has not taken yet: parsing has
     /// stopped there, and the connection fails once those events are taken.
-    failure: Option<ProtocolError>,
+    pub(super) failure: Option<ProtocolError>,
 }
 
 impl MessageKind {
@@ -544,107 +545,14 @@ impl Assembler {
         }
     }
 
-    fn set_done(&mut self, now_done: usize) {
+    pub(super) fn set_done(&mut self, now_done: usize) {
         if let Recv::Payload { done, .. } = &mut self.recv {
             *done = now_done;
         }
     }
 
-    /// A decoded or streamed frame: what has arrived is taken out of the read buffer at once
-    /// (unmasked, decoded, checked, and for a streamed message handed out as a chunk).
-    fn consume(
-        &mut self,
-        rb: &mut RecvBuf,
-        ext: Option<&mut (dyn Extension + 'static)>,
-        header: FrameHeader,
-        len: usize,
-        done: usize,
-        route: Route,
-    ) -> Result<Step, ProtocolError> {
-        let avail = rb.filled.min(len - done);
-        let last = done + avail == len;
-        if avail == 0 && !last {
-            return Ok(Step::NeedMore);
-        }
-        let piece = &mut rb.buf[..avail];
-        if let Some(key) = header.mask {
-            frame::unmask_fresh(piece, key, done);
-        }
-        let end_of_message = last && header.fin;
-        let msg = self
-            .incoming
-            .as_mut()
-            .expect("routed: a message is in progress");
-        let start = msg.buf.len();
-        match route {
-            Route::Decode => {
-                let ext = ext.ok_or(ProtocolError::ReservedBits(msg.rsv >> 4))?;
-                // Decoded bytes count against the message and frame budgets as they are
-                // produced, so a decompression bomb fails at the limit, not after it.
-                let message_room = self.max_message.saturating_sub(msg.size());
-                let frame_room = self.max_frame.saturating_sub(msg.size() - msg.frame_start);
-                let over = if frame_room < message_room {
-                    ProtocolError::FrameTooLarge {
-                        size: self.max_frame.saturating_add(1),
-                        limit: self.max_frame,
-                    }
-                } else {
-                    ProtocolError::MessageTooLarge {
-                        size: self.max_message.saturating_add(1),
-                        limit: self.max_message,
-                    }
-                };
-                let limit = usize::try_from(message_room.min(frame_room))
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(start);
-                match ext.decode(msg.rsv, piece, end_of_message, &mut msg.buf, limit) {
-                    Err(ProtocolError::MessageTooLarge { .. }) => return Err(over),
-                    Err(e) => return Err(e),
-                    Ok(()) if msg.buf.len() > limit => return Err(over),
-                    Ok(()) => {}
-                }
-            }
-            _ => msg.buf.extend_from_slice(piece),
-        }
-        rb.buf.advance(avail);
-        rb.filled -= avail;
-        self.set_done(done + avail);
-        if self
-            .incoming
-            .as_ref()
-            .is_some_and(|m| m.kind == MessageKind::Text)
-        {
-            let msg = self.incoming.as_ref().expect("in progress");
-            text_piece(&mut self.utf8, &msg.buf[start..])?;
-        }
-        if last {
-            self.recv = Recv::Header;
-        }
-        if end_of_message {
-            return self.finish().map(Step::Event);
-        }
-        let msg = self.incoming.as_mut().expect("in progress");
-        if msg.streamed {
-            // What is complete so far goes out now; a text chunk stops before an unfinished
-            // code point, so each chunk is UTF-8 on its own.
-            let keep = if msg.kind == MessageKind::Text {
-                self.utf8.incomplete_len()
-            } else {
-                0
-            };
-            if msg.buf.len() > keep {
-                let cut = msg.buf.len() - keep;
-                let tail = msg.buf.split_off(cut);
-                let data = core::mem::replace(&mut msg.buf, tail);
-                msg.delivered += data.len() as u64;
-                return Ok(Step::Event(chunk(msg.kind, Bytes::from(data), false)));
-            }
-        }
-        Ok(if last { Step::Progress } else { Step::NeedMore })
-    }
-
     /// The final fragment is in: the assembled message is checked and handed out.
-    fn finish(&mut self) -> Result<Event, ProtocolError> {
+    pub(super) fn finish(&mut self) -> Result<Event, ProtocolError> {
         let Incoming {
             kind,
             rsv,
@@ -683,58 +591,6 @@ impl Assembler {
         })
     }
 
-    // ------------------------------------------------------------------ direct input
-
-    /// For `Connection::receive`: takes the front of `data` where it can go straight to its
-    /// place, and returns how much it took (the caller then runs `step`), or `None`, having
-    /// done nothing, where `data` should just be appended.
-    ///
-    /// It takes the rest of a kept payload in progress (unmasked as it is copied, and checked
-    /// on the way in), on its own, so that it lands in the room kept after the frame's start
-    /// rather than moving the frame; and the header of a masked frame over `SMALL_MESSAGE`
-    /// that starts `data` while nothing is buffered, so that its payload is then unmasked as
-    /// it is copied in.
-    pub(super) fn take_direct(
-        &mut self,
-        rb: &mut RecvBuf,
-        data: &[u8],
-    ) -> Result<Option<usize>, ProtocolError> {
-        match self.recv {
-            Recv::Payload {
-                header,
-                len,
-                done,
-                consume: false,
-                text,
-                ..
-            } if done == rb.filled && done < len && !data.is_empty() => {
-                let n = (len - done).min(data.len());
-                rb.buf.truncate(rb.filled);
-                match header.mask {
-                    Some(key) => frame::extend_masked(&mut rb.buf, &data[..n], key, done),
-                    None => rb.buf.extend_from_slice(&data[..n]),
-                }
-                rb.filled += n;
-                self.set_done(done + n);
-                // RFC 6455 §8.1: invalid UTF-8 fails the connection as soon as it is seen.
-                if text {
-                    text_piece(&mut self.utf8, &rb.buf[done..done + n])?;
-                }
-                Ok(Some(n))
-            }
-            Recv::Header if rb.filled == 0 => match frame::decode_header(data) {
-                Ok(Some((header, header_len)))
-                    if header.mask.is_some() && header.payload_len > SMALL_MESSAGE as u64 =>
-                {
-                    rb.append(&data[..header_len]);
-                    Ok(Some(header_len))
-                }
-                _ => Ok(None),
-            },
-            _ => Ok(None),
-        }
-    }
-
     // ------------------------------------------------------------------ UTF-8
 
     /// A whole text payload, in one SIMD pass.
@@ -751,7 +607,7 @@ impl Assembler {
 /// The next piece of a text message. RFC 6455 §8.1: "When an endpoint is to interpret a byte
 /// stream as UTF-8 but finds that the byte stream is not, in fact, a valid UTF-8 stream, that
 /// endpoint MUST _Fail the WebSocket Connection_", as soon as it is seen.
-fn text_piece(utf8: &mut Utf8Validator, piece: &[u8]) -> Result<(), ProtocolError> {
+pub(super) fn text_piece(utf8: &mut Utf8Validator, piece: &[u8]) -> Result<(), ProtocolError> {
     utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)
 }
 
@@ -765,15 +621,7 @@ fn deliver(kind: MessageKind, bytes: Bytes) -> Event {
     Event::Message(message(kind, bytes))
 }
 
-/// A piece of a streamed message, its payload checked.
-fn chunk(kind: MessageKind, bytes: Bytes, fin: bool) -> Event {
-    Event::Chunk {
-        data: message(kind, bytes),
-        fin,
-    }
-}
-
-fn message(kind: MessageKind, bytes: Bytes) -> Message {
+pub(super) fn message(kind: MessageKind, bytes: Bytes) -> Message {
     match kind {
         MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
         MessageKind::Binary => Message::Binary(bytes),

@@ -11,6 +11,10 @@
 //!
 //! `Connection::receive(&[u8])` is the third way, for callers that already hold the bytes.
 
+use super::Connection;
+use super::phase::Phase;
+use super::timers::Timer;
+use crate::error::ProtocolError;
 use crate::frame::MAX_HEADER_LEN;
 use bytes::buf::Limit;
 use bytes::{BufMut, BytesMut};
@@ -155,6 +159,153 @@ impl RecvBuf {
             self.read_room = (self.read_room * 2).min(READ_BATCH_MAX);
         } else if n < self.read_room / 4 {
             self.read_room = (self.read_room / 2).max(READ_MIN);
+        }
+    }
+}
+
+impl Connection {
+    /// Feeds bytes received from the peer (copying them).
+    ///
+    /// Bytes that arrive after the peer's Close or after a failure are ignored.
+    ///
+    /// # Errors
+    /// The sticky [`ProtocolError`] once the connection has failed; its Close frame is already
+    /// queued. Events parsed before the error are still delivered by `poll_event`.
+    pub fn receive(&mut self, mut data: &[u8]) -> Result<(), ProtocolError> {
+        if self.accepts_input() && !data.is_empty() {
+            self.activity();
+            // The rest of a payload in progress goes in first, on its own (a masked one
+            // unmasked as it is copied), into the room kept for it after the frame.
+            loop {
+                match self.asm.take_direct(&mut self.recv, data) {
+                    Ok(Some(taken)) => {
+                        data = &data[taken..];
+                        self.process();
+                        if data.is_empty() || !self.accepts_input() {
+                            return self.result();
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.parse_failed(e);
+                        return self.result();
+                    }
+                }
+            }
+            self.recv.append(data);
+        }
+        self.process();
+        self.result()
+    }
+
+    /// Spare room to read into directly; report how much was filled with
+    /// [`commit_read`](Self::commit_read). Never empty.
+    ///
+    /// Its size follows the frame in progress, but never runs far ahead of what has arrived:
+    /// at most the bytes already buffered or 64 KiB, whichever is more (so past 64 KiB the
+    /// buffer at most doubles per read), at most 1 MiB per call, and at least 2 KiB, more (up
+    /// to 16 KiB) while reads keep filling the room they are offered. Between frames it is
+    /// room for a frame as large as the last data frame (at most 64 KiB and a header), so a
+    /// peer that sends 16 KiB messages has each read whole, in one read. A peer that declares
+    /// 16 MiB and sends one byte costs 64 KiB, not 16 MiB. The room is zeroed before it is
+    /// first offered (a `&mut [u8]` must be initialised); readers that can append to spare
+    /// capacity should use [`read_space`](Self::read_space), which does not touch the room.
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        let left = self.frame_left();
+        self.recv.read_buf(left)
+    }
+
+    /// Accepts `n` bytes written into [`read_buf`](Self::read_buf).
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    pub fn commit_read(&mut self, n: usize) -> Result<(), ProtocolError> {
+        if self.accepts_input() && self.recv.commit_read(n) {
+            self.activity();
+        }
+        self.process();
+        self.result()
+    }
+
+    /// Spare room to append to without zeroing it first: the connection's own buffer,
+    /// limited to what it wants next (the same amount [`read_buf`](Self::read_buf) offers,
+    /// with that room already reserved). For readers that fill a [`bytes::BufMut`] in place,
+    /// such as tokio's `poll_read_buf`; a `&mut [u8]` reader (`std::io::Read`) needs
+    /// initialised memory and should use `read_buf`. Then report with
+    /// [`commit_space`](Self::commit_space).
+    ///
+    /// Only append: the bytes already in the buffer belong to the connection.
+    pub fn read_space(&mut self) -> Limit<&mut BytesMut> {
+        let left = self.frame_left();
+        self.recv.read_space(left)
+    }
+
+    /// Accepts what was appended to [`read_space`](Self::read_space) since it was called.
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    ///
+    /// # Panics
+    /// If the buffer was shortened instead of appended to.
+    pub fn commit_space(&mut self) -> Result<(), ProtocolError> {
+        if self.recv.commit_space(self.accepts_input()) {
+            self.activity();
+        }
+        self.process();
+        self.result()
+    }
+
+    /// Reports that the transport reached end-of-file.
+    ///
+    /// After a completed closing handshake this just terminates the connection. Otherwise the
+    /// connection ended abnormally: it fails with [`ProtocolError::UnexpectedEof`] (1006,
+    /// RFC 6455 §7.1.5), which is reported but never sent.
+    ///
+    /// # Errors
+    /// The sticky error, [`ProtocolError::UnexpectedEof`] if this EOF caused it.
+    pub fn receive_eof(&mut self) -> Result<(), ProtocolError> {
+        // Complete frames already buffered still count (they are parsed as events are
+        // polled); the error is decided when the parser runs out of them without a Close.
+        self.recv.eof = true;
+        self.phase = self.phase.ended(None);
+        self.process();
+        self.result()
+    }
+
+    /// Reports that the transport failed (an I/O error on a read or a write), and says
+    /// whether that settles nothing the caller needs to know: once the connection is closed
+    /// (the closing handshake is over, it failed, or it ended) the outcome is already known,
+    /// so the failure counts as end-of-file and this returns `true`. While messages can
+    /// still flow it returns `false`, changing nothing: the caller reports the I/O error.
+    pub fn transport_failed(&mut self) -> bool {
+        if self.is_closed() || self.is_terminated() {
+            let _ = self.receive_eof();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether new bytes from the peer are taken.
+    pub(super) fn accepts_input(&self) -> bool {
+        self.asm.parsing() && !self.recv.eof
+    }
+
+    pub(super) fn frame_left(&self) -> Option<usize> {
+        if self.accepts_input() {
+            self.asm.frame_left(&self.recv)
+        } else {
+            None
+        }
+    }
+
+    /// Bytes arrived: with keepalive on, the next Ping is due an interval from now (unless
+    /// a Ping is already out, waiting for its Pong).
+    pub(super) fn activity(&mut self) {
+        if let Some(interval) = self.config.keepalive_interval {
+            if self.phase == Phase::Open && !self.timers.is_armed(Timer::Pong) {
+                self.timers.arm(Timer::Idle, interval);
+            }
         }
     }
 }

@@ -2,13 +2,17 @@
 //! transmit queue, split at `Config::max_send_frame_size`, masked by a client, encoded by the
 //! extension when one is negotiated.
 
+use super::Connection;
 use super::Role;
+use super::timers::{Deadline, Timer};
+use super::tx_queue::PreparedMessage;
 use super::tx_queue::{TxQueue, data_opcode, for_each_fragment};
 use crate::close::CloseCode;
 use crate::entropy::Entropy;
 use crate::error::UsageError;
 use crate::extension::Extension;
 use crate::frame::{FrameHeader, Opcode};
+use crate::message::Message;
 use crate::message::MessageKind;
 use crate::utf8::Utf8Validator;
 use alloc::boxed::Box;
@@ -264,5 +268,176 @@ const fn whole_message_header(kind: MessageKind) -> FrameHeader {
         opcode: data_opcode(kind),
         mask: None,
         payload_len: 0,
+    }
+}
+
+impl Connection {
+    /// Bytes waiting to be written to the transport (the front chunk of the queue).
+    #[must_use]
+    pub fn pending_transmit(&self) -> &[u8] {
+        self.send.tx.front()
+    }
+
+    /// Every chunk waiting to be written, in order, for vectored writes.
+    pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.send.tx.chunks()
+    }
+
+    /// Total bytes waiting to be written.
+    #[must_use]
+    pub const fn transmit_len(&self) -> u64 {
+        self.send.tx.len()
+    }
+
+    /// Reports that the first `n` bytes of the pending output were written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.send.tx.advance(n);
+        if self.handshake_left > 0 {
+            self.handshake_left = self.handshake_left.saturating_sub(n as u64);
+            if self.handshake_left == 0 {
+                self.timers.stop(Timer::Handshake);
+            }
+        }
+        self.send.flush_pong();
+    }
+
+    /// Queues a text message.
+    ///
+    /// # Errors
+    /// [`UsageError::Closed`] after our Close or the end of the connection,
+    /// [`UsageError::Failed`] after a failure, [`UsageError::FragmentInProgress`] while a
+    /// fragmented message is unfinished.
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.send_data(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.send_data(MessageKind::Binary, data)
+    }
+
+    /// Queues a message; a server queues large payloads by reference, without copying them.
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        let kind = message.kind();
+        let bytes = match message {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+        };
+        if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN {
+            self.check_send()?;
+            self.send.check_message()?;
+            self.send
+                .shared_message(kind, bytes, self.extension.as_deref_mut());
+            Ok(())
+        } else {
+            self.send_data(kind, &bytes)
+        }
+    }
+
+    /// Queues a message encoded once for many server connections. On a connection with a
+    /// negotiated extension it goes out unencoded (every extension lets a message through
+    /// with its reserved bits clear).
+    ///
+    /// # Errors
+    /// [`UsageError::PreparedForServerOnly`] on a client; otherwise as
+    /// [`send_text`](Self::send_text).
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), UsageError> {
+        self.check_send()?;
+        self.send.check_message()?;
+        if self.role == Role::Client {
+            return Err(UsageError::PreparedForServerOnly);
+        }
+        self.send.tx.push_chunk(prepared.frames.clone());
+        Ok(())
+    }
+
+    /// Queues one fragment of a message whose size is not known up front (RFC 6455 §5.4).
+    ///
+    /// The first call starts a message of `kind`; later calls continue it (with the same
+    /// `kind`) until one passes `fin = true`. Text fragments may split a code point, but
+    /// together must be UTF-8. Control frames may be sent between fragments; whole messages
+    /// may not.
+    ///
+    /// # Errors
+    /// [`UsageError::Closed`] after our Close; [`UsageError::FragmentInProgress`] if `kind`
+    /// differs from the message in progress; [`UsageError::InvalidUtf8`] if text fragments
+    /// stop being UTF-8 (nothing is queued for that call).
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), UsageError> {
+        self.check_send()?;
+        self.send.fragment(kind, data, fin)
+    }
+
+    /// Queues a Ping.
+    ///
+    /// # Errors
+    /// [`UsageError::ControlPayloadTooLong`] over 125 bytes; [`UsageError::Closed`] after our
+    /// Close.
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_control(payload)?;
+        self.send.control(Opcode::Ping, payload);
+        Ok(())
+    }
+
+    /// Queues an unsolicited Pong (a unidirectional heartbeat, RFC 6455 §5.5.3).
+    ///
+    /// # Errors
+    /// As [`send_ping`](Self::send_ping).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_control(payload)?;
+        self.send.control(Opcode::Pong, payload);
+        Ok(())
+    }
+
+    /// Queues the opening handshake's response (a server's 101) ahead of any frame; it must
+    /// be written by `deadline`, the rest of the handshake timeout.
+    pub(crate) fn queue_handshake_response(&mut self, bytes: &[u8], deadline: Option<Deadline>) {
+        self.send.tx.push_bytes(bytes);
+        self.handshake_left += bytes.len() as u64;
+        if let Some(deadline) = deadline {
+            self.timers.arm_from(Timer::Handshake, deadline);
+        }
+    }
+
+    /// Whether anything may be sent: not after our Close, a failure, or the end.
+    pub(super) fn check_send(&self) -> Result<(), UsageError> {
+        if let Some(error) = self.error() {
+            Err(UsageError::Failed(error))
+        } else if self.send.close_queued() || self.recv.eof || self.is_terminated() {
+            Err(UsageError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn check_control(&self, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_send()?;
+        if payload.len() > 125 {
+            Err(UsageError::ControlPayloadTooLong(payload.len()))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn send_data(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> Result<(), UsageError> {
+        self.check_send()?;
+        self.send.check_message()?;
+        self.send
+            .message(kind, payload, None, self.extension.as_deref_mut());
+        Ok(())
     }
 }

@@ -9,6 +9,10 @@
 //! deadline is ever computed from a stale clock, however long the connection sat idle before
 //! the input that armed it.
 
+use super::Connection;
+use super::phase::Phase;
+use crate::error::ProtocolError;
+use crate::frame::Opcode as FrameOpcode;
 use core::time::Duration;
 
 /// The timers, each one slot of the table.
@@ -143,6 +147,51 @@ pub(crate) enum Deadline {
     After(Duration),
 }
 
+impl Connection {
+    /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be called;
+    /// `Duration::ZERO` when a timer was just armed and waits for a clock reading (see
+    /// [Time](Self#time)).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.is_terminated() {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    /// Tells the connection the time and fires due timers: the close timeout (terminates the
+    /// connection, failing it with [`ProtocolError::CloseTimeout`] if the peer never answered
+    /// our Close), keepalive (queues a Ping, or fails with 1011 when the Pong is late), and
+    /// the handshake timeout for a 101 response the peer never read. `now` is monotonic, from
+    /// an origin the caller picks; it also starts the timers armed since the last call.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.timers.advance(now);
+        while let Some(timer) = self.timers.take_expired() {
+            match timer {
+                Timer::Close => self.close_timer_fired(),
+                Timer::Idle => {
+                    if self.phase == Phase::Open {
+                        self.send.control(FrameOpcode::Ping, b"keepalive");
+                        self.timers
+                            .arm_now(Timer::Pong, self.config.keepalive_timeout);
+                    }
+                }
+                Timer::Pong => {
+                    if self.phase == Phase::Open {
+                        self.fail(ProtocolError::KeepaliveTimeout);
+                    }
+                }
+                Timer::Handshake => {
+                    if self.handshake_left > 0 && !self.is_terminated() {
+                        self.asm.stop();
+                        self.phase = Phase::Ended(Some(ProtocolError::HandshakeTimeout));
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +199,7 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
-    fn unpinned_timers_are_due_at_once_and_pinned_by_the_next_reading() {
+    pub(super) fn unpinned_timers_are_due_at_once_and_pinned_by_the_next_reading() {
         let mut t = TimerTable::new();
         assert_eq!(t.next(), None);
         t.advance(S(5));
@@ -166,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn the_earliest_deadline_wins_and_time_never_goes_back() {
+    pub(super) fn the_earliest_deadline_wins_and_time_never_goes_back() {
         let mut t = TimerTable::new();
         t.arm(Timer::Idle, S(30));
         t.arm(Timer::Close, S(10));
