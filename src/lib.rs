@@ -45,6 +45,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod adapters;
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -54,6 +56,7 @@ pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod pump;
 #[cfg(feature = "std")]
 pub mod sync;
 #[cfg(feature = "rustls")]
@@ -74,6 +77,7 @@ pub use error::{HandshakeError, ProtocolError, UsageError};
 pub use extension::Extension;
 pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
 pub use message::{Message, MessageKind, Utf8Bytes};
+pub use pump::Pump;
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

@@ -992,10 +992,32 @@ fn slowloris_times_out_with_408() {
     hs.handle_timeout(Duration::from_secs(103));
     assert_eq!(hs.error(), Some(HandshakeError::Timeout));
     assert_eq!(hs.receive(b"st: a\r\n"), Err(HandshakeError::Timeout));
-    assert_eq!(hs.poll_timeout(), None);
+    // Writing the 408 is bounded too (a peer that does not read): by the close timeout,
+    // counted from the next clock reading.
+    assert_eq!(hs.poll_timeout(), Some(Duration::ZERO));
+    hs.handle_timeout(Duration::from_secs(103));
+    assert_eq!(hs.poll_timeout(), Some(Duration::from_secs(113)));
+    assert!(!hs.is_terminated(), "the 408 is still to be written");
     let http = Http::parse(&drain_server(&mut hs));
     assert_eq!(http.status, 408);
     assert!(http.has_token("connection", "close"));
+    assert!(hs.wants_shutdown() && hs.is_terminated());
+    assert_eq!(hs.poll_timeout(), None);
+}
+
+#[test]
+fn a_rejection_the_peer_never_reads_is_given_up_after_the_close_timeout() {
+    let config = Config::default().close_timeout(Duration::from_secs(5));
+    let mut hs = ServerHandshake::new(config);
+    hs.handle_timeout(Duration::from_secs(1));
+    assert!(hs.receive(b"POST / HTTP/1.1\r\nHost: a\r\n\r\n").is_err());
+    hs.handle_timeout(Duration::from_secs(2));
+    assert_eq!(hs.poll_timeout(), Some(Duration::from_secs(7)));
+    hs.advance_transmit(3);
+    hs.handle_timeout(Duration::from_secs(7));
+    // Given up with the 405 half written: drop the transport, no orderly shutdown.
+    assert!(hs.is_terminated() && !hs.wants_shutdown());
+    assert_eq!(hs.poll_timeout(), None);
 }
 
 #[test]

@@ -163,7 +163,7 @@ fn server_script<S: Transport>(
                         }
                     }
                     "please-ping" => {
-                        ws.ping(b"server-ping").context("ping")?;
+                        ws.send_ping(b"server-ping").context("ping")?;
                         loop {
                             match ws.recv_event().context("waiting for the pong")? {
                                 Some(Event::Pong(payload)) => {
@@ -369,7 +369,7 @@ fn sync_client_script<S: Transport>(
         "fragmented-receive",
     )?;
 
-    ws.ping(b"client-ping").context("ping")?;
+    ws.send_ping(b"client-ping").context("ping")?;
     match ws.recv_event().context("client-ping")? {
         Some(Event::Pong(payload)) if payload == "client-ping".as_bytes() => {}
         other => return Err(format!("client-ping: expected the pong, got {other:?}")),
@@ -522,7 +522,7 @@ mod tokio_client {
         ws.send_text("please-fragment").await.context("send")?;
         expect!(ws, "server-fragmented-message".into(), "fragmented-receive");
 
-        ws.ping(b"client-ping").await.context("ping")?;
+        ws.send_ping(b"client-ping").await.context("ping")?;
         match next_event!(ws, "client-ping") {
             Some(Event::Pong(payload)) if payload == "client-ping".as_bytes() => {}
             other => return Err(format!("client-ping: expected the pong, got {other:?}")),

@@ -215,7 +215,7 @@ fn echo_roundtrip_text_binary_1mib_fragments_and_ping() {
         assert_eq!(ws.recv().unwrap(), Some(Message::from("frag-ment-ed")));
 
         // RFC 6455 §5.5.2: the server's core answers the Ping by itself.
-        ws.ping(b"are you there").unwrap();
+        ws.send_ping(b"are you there").unwrap();
         match ws.recv_event().unwrap() {
             Some(Event::Pong(payload)) => assert_eq!(&payload[..], b"are you there"),
             other => panic!("expected a pong, got {other:?}"),

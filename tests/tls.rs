@@ -218,7 +218,7 @@ fn sync_script<S: Transport>(
                             ws.send_fragment(MessageKind::Text, part.as_bytes(), fin)?;
                         }
                     }
-                    "please-ping" => ws.ping(b"server-ping")?,
+                    "please-ping" => ws.send_ping(b"server-ping")?,
                     "close-me" if path == "/server-close" => {
                         closing = true;
                         ws.send_close(CloseCode(4000), "server-bye")?;
@@ -271,7 +271,7 @@ fn sync_client_script(base: &str, tls: &Arc<ClientConfig>) {
     assert_eq!(describe_binary(echo.as_bytes()), "BINARY 1048576 i%251");
     ws.send_text("please-fragment").unwrap();
     expect_message(&mut ws, Message::from("server-fragmented-message"));
-    ws.ping(b"client-ping").unwrap();
+    ws.send_ping(b"client-ping").unwrap();
     match ws.recv_event().unwrap() {
         Some(Event::Pong(payload)) => assert_eq!(&payload[..], b"client-ping"),
         other => panic!("expected the pong, got {other:?}"),
@@ -393,7 +393,7 @@ mod async_side {
                                     .await?;
                             }
                         }
-                        "please-ping" => ws.ping(b"server-ping").await?,
+                        "please-ping" => ws.send_ping(b"server-ping").await?,
                         "close-me" if path == "/server-close" => {
                             closing = true;
                             start_close(ws, CloseCode(4000), "server-bye").await;
@@ -447,7 +447,7 @@ mod async_side {
         assert_eq!(describe_binary(echo.as_bytes()), "BINARY 1048576 i%251");
         ws.send_text("please-fragment").await.unwrap();
         expect_message(&mut ws, Message::from("server-fragmented-message")).await;
-        ws.ping(b"client-ping").await.unwrap();
+        ws.send_ping(b"client-ping").await.unwrap();
         match ws.recv_event().await.unwrap() {
             Some(Event::Pong(payload)) => assert_eq!(&payload[..], b"client-ping"),
             other => panic!("expected the pong, got {other:?}"),

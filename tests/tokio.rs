@@ -218,7 +218,7 @@ async fn rfc6455_5_4_fragmented_send_arrives_as_one_message() {
         .await
         .unwrap();
     // A control frame may sit between fragments (RFC 6455 §5.4).
-    client.ping(b"between").await.unwrap();
+    client.send_ping(b"between").await.unwrap();
     client
         .send_fragment(MessageKind::Text, "hél".as_bytes()[2..].as_ref(), false)
         .await
@@ -250,12 +250,15 @@ async fn rfc6455_5_4_fragmented_send_arrives_as_one_message() {
 async fn rfc6455_5_5_2_ping_is_answered_with_pong() {
     let (url, server) = echo_server(Config::default()).await;
     let mut client = connect(&url).await;
-    client.ping(b"are you there").await.unwrap();
+    client.send_ping(b"are you there").await.unwrap();
     match client.recv_event().await.unwrap() {
         Some(Event::Pong(payload)) => assert_eq!(&payload[..], b"are you there"),
         other => panic!("expected a pong, got {other:?}"),
     }
-    assert!(matches!(client.ping(&[0; 126]).await, Err(Error::Usage(_))));
+    assert!(matches!(
+        client.send_ping(&[0; 126]).await,
+        Err(Error::Usage(_))
+    ));
     client.close(CloseCode::NORMAL, "").await.unwrap();
     server.await.unwrap().unwrap();
 }
@@ -315,7 +318,10 @@ async fn rfc6455_7_close_from_client_4000_seen_on_both_ends() {
     });
     let (read, mut write) = connect(&url).await.split();
     let mut read = read;
-    write.close(CloseCode(4000), "client done").await.unwrap();
+    write
+        .send_close(CloseCode(4000), "client done")
+        .await
+        .unwrap();
     // The initiator sees the peer's echo, which carries the same code.
     match read.recv_event().await.unwrap() {
         Some(Event::Close(frame)) => assert_eq!(frame.code, CloseCode(4000)),
@@ -572,7 +578,7 @@ async fn split_halves_run_in_two_tasks_and_reunite() {
         }
         // The echo server cannot answer messages that arrive after our Close; wait for all.
         echoed.await.unwrap();
-        write.close(CloseCode::NORMAL, "").await.unwrap();
+        write.send_close(CloseCode::NORMAL, "").await.unwrap();
         write
     });
     let reader = tokio::spawn(async move {
@@ -630,7 +636,7 @@ async fn split_reader_answers_ping_while_the_writer_half_is_idle() {
     });
     let mut client = connect(&url).await;
     for i in 0..3u8 {
-        client.ping(&[i]).await.unwrap();
+        client.send_ping(&[i]).await.unwrap();
         match timeout(WATCHDOG, client.recv_event())
             .await
             .unwrap()

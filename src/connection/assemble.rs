@@ -26,6 +26,7 @@ use crate::extension::Extension;
 use crate::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode};
 use crate::message::{Message, MessageKind, Utf8Bytes};
 use crate::utf8::{Utf8Validator, fast_valid};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes};
 
@@ -100,21 +101,25 @@ impl Incoming {
     }
 }
 
-/// What one step of the parser produced.
-#[derive(Debug)]
+/// What one step of the parser did. Events it produces go straight into
+/// [`Assembler::events`], where `Connection::poll_event` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Step {
-    /// An event for the application (taken through `Connection::poll_event`).
-    Event(Event),
-    /// Progress with nothing to show yet (a header, a fragment added to a message).
+    /// Progress: a header read, a fragment added, or an event queued (from `run`: enough
+    /// events wait).
     Progress,
+    /// A Ping was queued (at the back of `events`): a Pong may be owed.
+    Ping,
+    /// A Pong was queued: the keepalive Pong deadline is met.
+    Pong,
     /// The read buffer holds no complete next piece.
     NeedMore,
-    /// The peer broke the protocol.
-    Failed(ProtocolError),
 }
 
 #[derive(Debug)]
 pub(super) struct Assembler {
+    /// Parsed events the application has not taken yet, oldest first.
+    pub(super) events: VecDeque<Event>,
     pub(super) role: Role,
     pub(super) max_frame: u64,
     pub(super) max_message: u64,
@@ -152,6 +157,7 @@ impl Assembler {
             max_message: config.max_message_size,
             stream_over: config.streaming_threshold,
             claimed: 0,
+            events: VecDeque::new(),
             recv: Recv::Header,
             incoming: None,
             assembly_hint: 0,
@@ -212,22 +218,32 @@ impl Assembler {
         }
     }
 
-    /// Parses the next piece of the read buffer.
-    pub(super) fn step(
+    /// Parses the read buffer until `EVENT_BATCH` events wait, it needs more input, or a
+    /// control frame brings an obligation for the connection to keep (`Ping`, `Pong`).
+    ///
+    /// # Errors
+    /// The peer broke the protocol.
+    pub(super) fn run(
         &mut self,
         rb: &mut RecvBuf,
-        ext: Option<&mut (dyn Extension + 'static)>,
-    ) -> Step {
-        let result = match self.recv {
-            Recv::Header => self.header(rb),
-            Recv::Payload { .. } => self.payload(rb, ext),
-            Recv::Stopped => return Step::NeedMore,
-        };
-        result.unwrap_or_else(Step::Failed)
+        mut ext: Option<&mut (dyn Extension + 'static)>,
+    ) -> Result<Step, ProtocolError> {
+        while self.events.len() < EVENT_BATCH {
+            let step = match self.recv {
+                Recv::Header => self.header(rb)?,
+                Recv::Payload { .. } => self.payload(rb, ext.as_deref_mut())?,
+                Recv::Stopped => return Ok(Step::NeedMore),
+            };
+            if step != Step::Progress {
+                return Ok(step);
+            }
+        }
+        Ok(Step::Progress)
     }
 
     // ------------------------------------------------------------------ headers
 
+    #[inline(always)]
     fn header(&mut self, rb: &mut RecvBuf) -> Result<Step, ProtocolError> {
         let Some((header, header_len)) = frame::decode_header(rb.data())? else {
             return Ok(Step::NeedMore);
@@ -349,7 +365,9 @@ impl Assembler {
                 }
             }
             Opcode::Text | Opcode::Binary => {
-                self.utf8 = Utf8Validator::new();
+                if h.opcode == Opcode::Text {
+                    self.utf8 = Utf8Validator::new();
+                }
                 let streamed = self.stream_over.is_some_and(|t| len as u64 > t);
                 if h.fin && h.rsv == 0 && !streamed {
                     return Route::Whole;
@@ -433,7 +451,7 @@ impl Assembler {
         if kind == MessageKind::Text {
             self.text_whole(&payload)?;
         }
-        Ok(Step::Event(deliver(kind, payload)))
+        Ok(self.emit(deliver(kind, payload)))
     }
 
     /// A fragment whose frame is already buffered: copied into the message being assembled
@@ -465,7 +483,7 @@ impl Assembler {
             text_piece(&mut self.utf8, &msg.buf[start..])?;
         }
         if h.fin {
-            self.finish().map(Step::Event)
+            self.finish()
         } else {
             Ok(Step::Progress)
         }
@@ -517,10 +535,7 @@ impl Assembler {
                 if text {
                     text_end(&mut self.utf8)?;
                 }
-                Ok(Step::Event(deliver(
-                    MessageKind::of(header.opcode),
-                    payload,
-                )))
+                Ok(self.emit(deliver(MessageKind::of(header.opcode), payload)))
             }
             Route::Append => {
                 let msg = self
@@ -531,7 +546,7 @@ impl Assembler {
                 rb.buf.advance(len);
                 rb.filled -= len;
                 if header.fin {
-                    self.finish().map(Step::Event)
+                    self.finish()
                 } else {
                     Ok(Step::Progress)
                 }
@@ -539,7 +554,7 @@ impl Assembler {
             Route::Control => {
                 let payload = rb.buf.split_to(len).freeze();
                 rb.filled -= len;
-                self.control(header.opcode, payload).map(Step::Event)
+                self.control(header.opcode, payload)
             }
             Route::Decode => unreachable!("decoded frames are consumed"),
         }
@@ -552,7 +567,7 @@ impl Assembler {
     }
 
     /// The final fragment is in: the assembled message is checked and handed out.
-    pub(super) fn finish(&mut self) -> Result<Event, ProtocolError> {
+    pub(super) fn finish(&mut self) -> Result<Step, ProtocolError> {
         let Incoming {
             kind,
             rsv,
@@ -565,7 +580,7 @@ impl Assembler {
             text_end(&mut self.utf8)?;
         }
         if streamed {
-            return Ok(chunk(kind, Bytes::from(buf), true));
+            return Ok(self.emit(chunk(kind, Bytes::from(buf), true)));
         }
         if rsv == 0 {
             self.assembly_hint = buf.len();
@@ -574,21 +589,33 @@ impl Assembler {
             // In place with the common allocators: shrinking splits the block.
             buf.shrink_to_fit();
         }
-        Ok(deliver(kind, Bytes::from(buf)))
+        Ok(self.emit(deliver(kind, Bytes::from(buf))))
     }
 
-    fn control(&mut self, opcode: Opcode, payload: Bytes) -> Result<Event, ProtocolError> {
+    fn control(&mut self, opcode: Opcode, payload: Bytes) -> Result<Step, ProtocolError> {
         Ok(match opcode {
-            Opcode::Ping => Event::Ping(payload),
-            Opcode::Pong => Event::Pong(payload),
+            Opcode::Ping => {
+                self.events.push_back(Event::Ping(payload));
+                Step::Ping
+            }
+            Opcode::Pong => {
+                self.events.push_back(Event::Pong(payload));
+                Step::Pong
+            }
             _ => {
                 let frame = CloseFrame::parse(payload)?;
                 // Nothing after the Close is parsed.
                 self.close_seen = true;
                 self.stop();
-                Event::Close(frame)
+                self.emit(Event::Close(frame))
             }
         })
+    }
+
+    /// Queues an event for the application.
+    pub(super) fn emit(&mut self, event: Event) -> Step {
+        self.events.push_back(event);
+        Step::Progress
     }
 
     // ------------------------------------------------------------------ UTF-8

@@ -42,8 +42,7 @@ use crate::error::ProtocolError;
 use crate::extension::Extension;
 use crate::message::Message;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
-use assemble::{Assembler, EVENT_BATCH, Step};
+use assemble::{Assembler, Step};
 use bytes::Bytes;
 use phase::Phase;
 use recv_buf::RecvBuf;
@@ -136,7 +135,6 @@ pub struct Connection {
     config: Config,
     recv: RecvBuf,
     asm: Assembler,
-    events: VecDeque<Event>,
     send: Sender,
     extension: Option<Box<dyn Extension>>,
     phase: Phase,
@@ -179,7 +177,6 @@ impl Connection {
             role,
             recv: RecvBuf::new(),
             asm: Assembler::new(role, &config),
-            events: VecDeque::new(),
             send: Sender::new(role, config.max_send_frame_size, entropy),
             extension: None,
             phase: Phase::Open,
@@ -282,14 +279,14 @@ impl Connection {
     /// as NON-STRICT).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.events.is_empty() {
+        if self.asm.events.is_empty() {
             if let Some(error) = self.asm.take_failure() {
                 self.fail(error);
                 return None;
             }
             self.process();
         }
-        let event = self.events.pop_front()?;
+        let event = self.asm.events.pop_front()?;
         if let Event::Close(frame) = &event {
             self.peer_closed(frame.code);
         }
@@ -302,31 +299,32 @@ impl Connection {
 
     // ---------------------------------------------------------------- receive internals
 
-    /// Runs the assembler until it needs more input or enough events wait.
+    /// Runs the assembler until it needs more input or enough events wait, keeping the
+    /// obligations that events bring as they are parsed.
     fn process(&mut self) {
-        while self.events.len() < EVENT_BATCH && self.asm.parsing() {
-            match self.asm.step(&mut self.recv, self.extension.as_deref_mut()) {
-                Step::Event(event) => self.on_event(event),
-                Step::Progress => {}
-                Step::NeedMore => return self.need_more(),
-                Step::Failed(error) => return self.parse_failed(error),
-            }
-        }
-    }
-
-    /// The obligations an event brings as it is parsed, then the event is queued.
-    fn on_event(&mut self, event: Event) {
-        match &event {
-            Event::Ping(payload) if self.config.auto_pong => self.send.owe_pong(payload.clone()),
-            Event::Pong(_) if self.timers.is_armed(Timer::Pong) => {
-                self.timers.stop(Timer::Pong);
-                if let Some(interval) = self.config.keepalive_interval {
-                    self.timers.arm(Timer::Idle, interval);
+        while self.asm.parsing() {
+            match self.asm.run(&mut self.recv, self.extension.as_deref_mut()) {
+                Ok(Step::Progress) => return,
+                Ok(Step::Ping) => {
+                    if self.config.auto_pong {
+                        if let Some(Event::Ping(payload)) = self.asm.events.back() {
+                            let payload = payload.clone();
+                            self.send.owe_pong(payload);
+                        }
+                    }
                 }
+                Ok(Step::Pong) => {
+                    if self.timers.is_armed(Timer::Pong) {
+                        self.timers.stop(Timer::Pong);
+                        if let Some(interval) = self.config.keepalive_interval {
+                            self.timers.arm(Timer::Idle, interval);
+                        }
+                    }
+                }
+                Ok(Step::NeedMore) => return self.need_more(),
+                Err(error) => return self.parse_failed(error),
             }
-            _ => {}
         }
-        self.events.push_back(event);
     }
 
     /// The parser needs more bytes: after EOF there are none, so the connection ended
@@ -340,7 +338,7 @@ impl Connection {
 
     /// The parser found `error`: fail now, or once the events before it are taken.
     fn parse_failed(&mut self, error: ProtocolError) {
-        if self.events.is_empty() {
+        if self.asm.events.is_empty() {
             self.fail(error);
         } else {
             self.asm.fail_behind_events(error);

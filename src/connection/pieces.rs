@@ -84,7 +84,7 @@ impl Assembler {
             self.recv = Recv::Header;
         }
         if end_of_message {
-            return self.finish().map(Step::Event);
+            return self.finish();
         }
         let msg = self.incoming.as_mut().expect("in progress");
         if msg.streamed {
@@ -100,7 +100,8 @@ impl Assembler {
                 let tail = msg.buf.split_off(cut);
                 let data = core::mem::replace(&mut msg.buf, tail);
                 msg.delivered += data.len() as u64;
-                return Ok(Step::Event(chunk(msg.kind, Bytes::from(data), false)));
+                let kind = msg.kind;
+                return Ok(self.emit(chunk(kind, Bytes::from(data), false)));
             }
         }
         Ok(if last { Step::Progress } else { Step::NeedMore })

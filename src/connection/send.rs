@@ -4,6 +4,7 @@
 
 use super::Connection;
 use super::Role;
+use super::phase::Phase;
 use super::timers::{Deadline, Timer};
 use super::tx_queue::PreparedMessage;
 use super::tx_queue::{TxQueue, data_opcode, for_each_fragment};
@@ -399,6 +400,11 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether the opening handshake's response (a server's 101) is still being written.
+    pub(crate) const fn handshake_unwritten(&self) -> bool {
+        self.handshake_left > 0
+    }
+
     /// Queues the opening handshake's response (a server's 101) ahead of any frame; it must
     /// be written by `deadline`, the rest of the handshake timeout.
     pub(crate) fn queue_handshake_response(&mut self, bytes: &[u8], deadline: Option<Deadline>) {
@@ -410,7 +416,12 @@ impl Connection {
     }
 
     /// Whether anything may be sent: not after our Close, a failure, or the end.
+    #[inline]
     pub(super) fn check_send(&self) -> Result<(), UsageError> {
+        // The common case first, in one test: open, and the transport not gone.
+        if matches!(self.phase, Phase::Open) && !self.recv.eof {
+            return Ok(());
+        }
         if let Some(error) = self.error() {
             Err(UsageError::Failed(error))
         } else if self.send.close_queued() || self.recv.eof || self.is_terminated() {

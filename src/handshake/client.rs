@@ -8,6 +8,7 @@ use crate::connection::Connection;
 use crate::connection::timers::{Timer, TimerTable};
 use crate::entropy::Entropy;
 use crate::error::{HandshakeError, UsageError};
+use crate::pump::Inbox;
 use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
@@ -255,6 +256,8 @@ pub struct ClientHandshake {
     scanner: HeadScanner,
     head: Vec<u8>,
     leftover: Vec<u8>,
+    /// Where the adapters' reads land (see `Pump`).
+    pub(crate) inbox: Inbox,
     response: Option<Response>,
     complete: bool,
     error: Option<HandshakeError>,
@@ -362,6 +365,7 @@ impl ClientHandshake {
             sent: 0,
             head: Vec::new(),
             leftover: Vec::new(),
+            inbox: Inbox::new(),
             response: None,
             complete: false,
             error: None,
@@ -457,6 +461,20 @@ impl ClientHandshake {
     #[must_use]
     pub const fn error(&self) -> Option<HandshakeError> {
         self.error
+    }
+
+    /// Whether the adapter should shut down the write half: never for a client, which
+    /// closes the transport only after the connection's closing handshake.
+    #[must_use]
+    pub const fn wants_shutdown(&self) -> bool {
+        false
+    }
+
+    /// Whether the adapter is done with the transport: the handshake failed (the client
+    /// has nothing to write then).
+    #[must_use]
+    pub const fn is_terminated(&self) -> bool {
+        self.error.is_some()
     }
 
     /// Hands over to a client [`Connection`] with the same `Config` and the entropy source,

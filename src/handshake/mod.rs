@@ -34,7 +34,9 @@ mod uri;
 
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
 pub use request::Request;
-pub use server::{ACCEPT_OWNED_HEADERS, Accept, REJECT_OWNED_HEADERS, Reject, ServerHandshake};
+pub use server::{
+    ACCEPT_OWNED_HEADERS, Accept, REJECT_OWNED_HEADERS, Refusal, Reject, ServerHandshake,
+};
 
 use base64::Engine as _;
 use sha1::{Digest, Sha1};

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::connection::timers::{Timer, TimerTable};
 use crate::error::{HandshakeError, UsageError};
+use crate::pump::Inbox;
 use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::String;
@@ -26,6 +27,17 @@ pub const ACCEPT_OWNED_HEADERS: &[&str] = &[
     "Content-Length",
     "Transfer-Encoding",
 ];
+
+/// Why [`ServerHandshake::respond`] did not upgrade the connection; the response it queued
+/// says so to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The application rejected the request with this status.
+    Rejected(u16),
+    /// The application's decision could not be carried out (this misuse); `500 Internal
+    /// Server Error` was queued instead.
+    Invalid(UsageError),
+}
 
 /// Headers a rejection writes itself; [`Reject::header`] may not set them.
 pub const REJECT_OWNED_HEADERS: &[&str] = &["Connection", "Content-Length", "Transfer-Encoding"];
@@ -161,6 +173,10 @@ pub struct ServerHandshake {
     scanner: HeadScanner,
     head: Vec<u8>,
     leftover: Vec<u8>,
+    /// Where the adapters' reads land (see `Pump`).
+    pub(crate) inbox: Inbox,
+    /// Writing the rejection took longer than `Config::close_timeout`: given up.
+    linger_over: bool,
     request: Option<Request>,
     /// The path of a plain HTTP GET (no `Upgrade: websocket`), see `plain_http_path`.
     plain_path: Option<String>,
@@ -192,6 +208,8 @@ impl ServerHandshake {
             config,
             head: Vec::new(),
             leftover: Vec::new(),
+            inbox: Inbox::new(),
+            linger_over: false,
             request: None,
             plain_path: None,
             phase: Phase::Reading,
@@ -283,6 +301,7 @@ impl ServerHandshake {
             self.error = Some(HandshakeError::UnexpectedEof);
             self.phase = Phase::Done;
             self.head = Vec::new();
+            self.timers.stop(Timer::Handshake);
             return Err(HandshakeError::UnexpectedEof);
         }
         Ok(())
@@ -446,7 +465,63 @@ impl ServerHandshake {
         self.phase = Phase::Done;
         self.head = Vec::new();
         self.leftover = Vec::new();
+        self.linger();
         Ok(())
+    }
+
+    /// Answers the request with the application's decision, as the adapters do: `Ok` accepts
+    /// (see [`accept`](Self::accept)), `Err` rejects (see [`reject`](Self::reject)).
+    ///
+    /// A decision the handshake cannot carry out as given (a subprotocol the client did not
+    /// offer, a header it may not set, a status a rejection cannot use) is the server's own
+    /// fault, not the client's: the handshake answers `500 Internal Server Error` instead and
+    /// reports [`Refusal::Invalid`] with the reason.
+    ///
+    /// # Errors
+    /// [`Refusal::Rejected`] when the decision was a rejection, [`Refusal::Invalid`] as
+    /// above; either way the response to write is queued in
+    /// [`pending_transmit`](Self::pending_transmit). [`Refusal::Invalid`] with
+    /// [`UsageError::HandshakeState`] and nothing queued when there is no request to answer.
+    pub fn respond(&mut self, decision: Result<Accept, Reject>) -> Result<Connection, Refusal> {
+        if self.phase != Phase::Ready || self.error.is_some() {
+            return Err(Refusal::Invalid(UsageError::HandshakeState));
+        }
+        let refused = match decision {
+            Ok(accept) => match self.accept(accept) {
+                Ok(connection) => return Ok(connection),
+                Err(e) => e,
+            },
+            Err(reject) => {
+                let status = reject.status();
+                match self.reject(reject) {
+                    Ok(()) => return Err(Refusal::Rejected(status)),
+                    Err(e) => e,
+                }
+            }
+        };
+        self.reject(Reject::new(500)).map_err(Refusal::Invalid)?;
+        Err(Refusal::Invalid(refused))
+    }
+
+    /// Whether the adapter should shut down the write half: a rejection (or failure) has
+    /// been written out whole.
+    #[must_use]
+    pub fn wants_shutdown(&self) -> bool {
+        self.error.is_some() && self.pending_transmit().is_empty() && !self.linger_over
+    }
+
+    /// Whether the adapter is done with the transport: the handshake failed or was
+    /// rejected, and its response is written (or writing it took longer than
+    /// `Config::close_timeout`, a peer that does not read).
+    #[must_use]
+    pub fn is_terminated(&self) -> bool {
+        self.error.is_some() && (self.pending_transmit().is_empty() || self.linger_over)
+    }
+
+    /// A response that ends the exchange is queued: writing it is bounded too.
+    fn linger(&mut self) {
+        self.timers.stop(Timer::Handshake);
+        self.timers.arm(Timer::Close, self.config.close_timeout);
     }
 
     /// Bytes waiting to be written (a rejection).
@@ -466,10 +541,15 @@ impl ServerHandshake {
     /// clock), or `None` once the head arrived or the handshake failed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
-        if self.phase != Phase::Reading || self.error.is_some() {
+        if self.is_terminated() {
             return None;
         }
-        self.timers.next()
+        match (self.phase, self.error) {
+            // Reading the request, or writing the response that ends the exchange.
+            (Phase::Reading, None) | (_, Some(_)) => self.timers.next(),
+            // The decision is the application's; the 101 is bounded by the connection.
+            _ => None,
+        }
     }
 
     /// Tells the handshake the time. The first call starts the clock: the deadline is that
@@ -478,11 +558,14 @@ impl ServerHandshake {
     /// queues `408 Request Timeout` with `Connection: close`.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.timers.advance(now);
-        if self.phase != Phase::Reading || self.error.is_some() {
-            return;
-        }
-        if self.timers.take_expired() == Some(Timer::Handshake) {
-            self.fail(HandshakeError::Timeout);
+        while let Some(timer) = self.timers.take_expired() {
+            match timer {
+                Timer::Handshake if self.phase == Phase::Reading && self.error.is_none() => {
+                    self.fail(HandshakeError::Timeout);
+                }
+                Timer::Close => self.linger_over = true,
+                _ => {}
+            }
         }
     }
 
@@ -513,6 +596,7 @@ impl ServerHandshake {
         write_rejection(&mut out, status, extra, &[], &format!("{error}\n"));
         self.tx = out;
         self.sent = 0;
+        self.linger();
         error
     }
 }

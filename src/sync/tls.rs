@@ -1,157 +1,21 @@
-//! The blocking adapter's streams for `ws://` and `wss://`, and its TLS entry points
-//! (feature `rustls`; see [`crate::tls`]).
+//! The blocking adapter's TLS (feature `rustls`; see [`crate::tls`]): the stream type and
+//! the server entry point. (`connect_tls` is with the other ways to connect, in `connect.rs`.)
 
-use super::Transport;
-#[cfg(feature = "rustls")]
-use super::{WebSocket, accept_with, client};
-#[cfg(feature = "rustls")]
+use super::handshake::accept_with;
+use super::{Transport, WebSocket};
 use crate::config::Config;
-#[cfg(feature = "rustls")]
 use crate::error::Error;
-use crate::handshake::ClientRequest;
-#[cfg(feature = "rustls")]
-use crate::handshake::{Accept, Reject, Request, Response};
-#[cfg(feature = "rustls")]
-use rustls::{ClientConfig, ServerConfig};
+use crate::handshake::{Accept, Reject, Request};
+use rustls::ServerConfig;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::TcpStream;
-#[cfg(feature = "rustls")]
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stream of a connection opened by [`connect`](super::connect): TCP for `ws://`, TLS
-/// over TCP for `wss://` (feature `rustls`).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum MaybeTlsStream {
-    /// A `ws://` connection.
-    Plain(TcpStream),
-    /// A `wss://` connection (boxed: the TLS state is large).
-    #[cfg(feature = "rustls")]
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl MaybeTlsStream {
-    /// The TCP stream underneath (for its addresses or socket options; reading or writing it
-    /// directly corrupts the connection).
-    #[must_use]
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(tcp) => tcp,
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.get_ref(),
-        }
-    }
-}
-
-impl Read for MaybeTlsStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(tcp) => tcp.read(buf),
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.read(buf),
-        }
-    }
-}
-
-impl Write for MaybeTlsStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(tcp) => tcp.write(buf),
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.write(buf),
-        }
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Self::Plain(tcp) => tcp.write_vectored(bufs),
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.write_vectored(bufs),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(tcp) => tcp.flush(),
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.flush(),
-        }
-    }
-}
-
-impl Transport for MaybeTlsStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Self::Plain(tcp) => Transport::set_read_timeout(tcp, timeout),
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.set_read_timeout(timeout),
-        }
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(tcp) => tcp.shutdown_write(),
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.shutdown_write(),
-        }
-    }
-}
-
-/// Opens the TCP connection to the request's host and port.
-pub(super) fn connect_tcp(request: &ClientRequest) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect((request.host(), request.port()))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-/// Like [`connect_with`](super::connect_with), with a caller's TLS client config for
-/// `wss://` (a private CA, client certificates, ALPN); `ws://` URIs connect without TLS.
-///
-/// The TLS handshake runs inside the WebSocket handshake's time budget
-/// (`Config::handshake_timeout`).
-///
-/// # Errors
-/// As [`connect`](super::connect); a TLS failure (e.g. an untrusted certificate) is an
-/// [`Error::Io`] of kind [`InvalidData`](io::ErrorKind::InvalidData) wrapping the
-/// [`rustls::Error`].
-///
-/// # Examples
-/// ```no_run
-/// # fn main() -> Result<(), rfc6455::Error> {
-/// use rfc6455::{Config, ClientRequest, sync, tls};
-/// let mut roots = tls::rustls::RootCertStore::empty();
-/// # let my_ca_der = tls::rustls::pki_types::CertificateDer::from(Vec::new());
-/// roots.add(my_ca_der).expect("a valid CA certificate");
-/// let request = ClientRequest::new("wss://internal.example:8443/feed")?;
-/// let (mut ws, _) = sync::connect_tls(request, Config::default(), tls::client_config(roots))?;
-/// ws.send_text("hello")?;
-/// # Ok(()) }
-/// ```
-#[cfg(feature = "rustls")]
-pub fn connect_tls(
-    request: ClientRequest,
-    config: Config,
-    tls: Arc<ClientConfig>,
-) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
-    let name = if request.is_tls() {
-        Some(crate::tls::server_name(request.host())?)
-    } else {
-        None
-    };
-    let tcp = connect_tcp(&request)?;
-    let stream = match name {
-        Some(name) => {
-            let session = rustls::ClientConnection::new(tls, name).map_err(io::Error::other)?;
-            MaybeTlsStream::Tls(Box::new(TlsStream::new(session, tcp)))
-        }
-        None => MaybeTlsStream::Plain(tcp),
-    };
-    client(stream, request, config)
-}
-
 /// Runs a TLS server handshake with `tls` over `stream`, then the WebSocket handshake as
-/// [`accept_with`]; the two together are bounded by `Config::handshake_timeout`.
+/// [`accept_with`](super::accept_with); the two together are bounded by `Config::handshake_timeout`.
 ///
 /// # Errors
-/// As [`accept_with`]; a TLS failure (e.g. the client does not trust our certificate) is an
+/// As [`accept_with`](super::accept_with); a TLS failure (e.g. the client does not trust our certificate) is an
 /// [`Error::Io`] of kind [`InvalidData`](io::ErrorKind::InvalidData) wrapping the
 /// [`rustls::Error`].
 ///
@@ -169,7 +33,6 @@ pub fn connect_tls(
 /// }
 /// # Ok(()) }
 /// ```
-#[cfg(feature = "rustls")]
 pub fn accept_tls<S, F>(
     stream: S,
     tls: Arc<ServerConfig>,
@@ -186,21 +49,19 @@ where
 }
 
 /// A rustls session over a blocking [`Transport`], itself a [`Transport`]: what
-/// [`accept_tls`] returns and what a `wss://` [`MaybeTlsStream`] holds.
+/// [`accept_tls`] returns and what a `wss://` [`MaybeTlsStream`](super::MaybeTlsStream) holds.
 ///
 /// Unlike `rustls::StreamOwned`, a read makes at most one read of the transport: when that
 /// brings TLS records but no application data (handshake messages, session tickets, a partial
 /// record) it fails with [`Interrupted`](io::ErrorKind::Interrupted), to be retried, so the
 /// adapter re-checks its deadlines and a peer trickling bytes cannot hold a read open past
 /// them. A TCP end-of-file without `close_notify` reads as end-of-file (see [`crate::tls`]).
-#[cfg(feature = "rustls")]
 #[derive(Debug)]
 pub struct TlsStream<S> {
     session: rustls::Connection,
     stream: S,
 }
 
-#[cfg(feature = "rustls")]
 impl<S> TlsStream<S> {
     /// Runs `session` over `stream`; the TLS handshake happens during the first reads.
     pub fn new(session: impl Into<rustls::Connection>, stream: S) -> Self {
@@ -228,7 +89,6 @@ impl<S> TlsStream<S> {
     }
 }
 
-#[cfg(feature = "rustls")]
 impl<S: Read + Write> TlsStream<S> {
     /// Writes every TLS record the session has queued.
     fn write_records(&mut self) -> io::Result<()> {
@@ -244,7 +104,6 @@ impl<S: Read + Write> TlsStream<S> {
     }
 }
 
-#[cfg(feature = "rustls")]
 impl<S: Read + Write> Read for TlsStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -281,7 +140,6 @@ impl<S: Read + Write> Read for TlsStream<S> {
     }
 }
 
-#[cfg(feature = "rustls")]
 impl<S: Read + Write> Write for TlsStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Earlier records first, so the session's buffer stays bounded.
@@ -306,10 +164,13 @@ impl<S: Read + Write> Write for TlsStream<S> {
     }
 }
 
-#[cfg(feature = "rustls")]
 impl<S: Transport> Transport for TlsStream<S> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.stream.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_write_timeout(timeout)
     }
 
     /// Sends `close_notify`, then ends the transport's write direction.

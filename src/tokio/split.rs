@@ -1,12 +1,11 @@
 //! The split halves: two handles on one `Arc<Mutex<Inner>>`, each registering its own task's
 //! waker on its own direction of the stream (see the parent module's docs).
 
-use super::WebSocket;
-use super::pump::Inner;
-use crate::close::CloseCode;
-use crate::connection::{Connection, Event, PreparedMessage};
+use super::{Inner, WebSocket};
+use crate::adapters::send_family;
+use crate::connection::{Connection, Event};
 use crate::error::{Error, UsageError};
-use crate::message::{Message, MessageKind};
+use crate::message::Message;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -22,7 +21,7 @@ fn with_lock<S, R>(shared: &Mutex<Inner<S>>, f: impl FnOnce(&mut Inner<S>) -> R)
     // does not leave it torn in a way we could repair by refusing to continue.
     let mut inner = shared.lock().unwrap_or_else(PoisonError::into_inner);
     let result = f(&mut inner);
-    let wakes = inner.take_wakes();
+    let wakes = inner.driver.take_wakes();
     drop(inner);
     for waker in wakes.into_iter().flatten() {
         waker.wake();
@@ -102,9 +101,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
             unreachable!("halves are not Clone: the pair holds the only two references");
         };
         let mut inner = mutex.into_inner().unwrap_or_else(PoisonError::into_inner);
-        inner.parked_writer = None;
-        inner.reader_waiting = None;
-        drop(inner.take_wakes());
+        inner.driver.parked_writer = None;
+        inner.driver.reader_waiting = None;
+        drop(inner.driver.take_wakes());
         Ok(WebSocket { inner })
     }
 }
@@ -124,12 +123,14 @@ struct ParkGuard<'a, S>(&'a Mutex<Inner<S>>);
 
 impl<S> Drop for ParkGuard<'_, S> {
     fn drop(&mut self) {
-        with_lock(self.0, Inner::writer_gone);
+        with_lock(self.0, |i| i.driver.writer_gone());
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
-    async fn queue_then_flush(
+    /// The one way the send family queues: the command runs against the core under the
+    /// lock at the first poll (exactly once), then everything queued is written.
+    async fn submit(
         &mut self,
         command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
     ) -> Result<(), Error> {
@@ -137,74 +138,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.flush().await
     }
 
-    /// As [`WebSocket::send`]: queued exactly once at the first poll, then written.
-    ///
-    /// # Errors
-    /// As [`WebSocket::send`].
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send(message.into())).await
-    }
-
-    /// As [`WebSocket::send_text`].
-    ///
-    /// # Errors
-    /// As [`WebSocket::send`].
-    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_text(text)).await
-    }
-
-    /// As [`WebSocket::send_binary`].
-    ///
-    /// # Errors
-    /// As [`WebSocket::send`].
-    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_binary(data)).await
-    }
-
-    /// As [`WebSocket::send_prepared`].
-    ///
-    /// # Errors
-    /// As [`WebSocket::send_prepared`].
-    pub async fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_prepared(prepared)).await
-    }
-
-    /// As [`WebSocket::send_fragment`].
-    ///
-    /// # Errors
-    /// As [`WebSocket::send_fragment`].
-    pub async fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        data: &[u8],
-        fin: bool,
-    ) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_fragment(kind, data, fin))
-            .await
-    }
-
-    /// As [`WebSocket::ping`].
-    ///
-    /// # Errors
-    /// As [`WebSocket::ping`].
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_ping(payload)).await
-    }
-
-    /// Queues our Close frame (at the first poll) and writes it. Unlike
-    /// [`WebSocket::close`] it does not wait for the peer's Close: the [`ReadHalf`] sees it,
-    /// finishes the handshake and then returns `Ok(None)`, or, if the peer does not answer
-    /// within the close timeout, [`ProtocolError::CloseTimeout`](crate::ProtocolError::CloseTimeout).
-    ///
-    /// # Errors
-    /// [`Error::Usage`] for an invalid code or reason, or if already closing;
-    /// [`Error::Io`] on transport failure.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        with_lock(&self.shared, |i| {
-            i.queue_close(|c| c.send_close(code, reason))
-        })?;
-        self.flush().await
-    }
+    send_family!(submit; async; [.await];
+        "Cancel safety: as the [`WebSocket`]'s: queued exactly once at the first poll, then \
+         written; a dropped future leaves it queued for the next write. Unlike \
+         [`WebSocket::close`], nothing here waits for the peer's Close: the [`ReadHalf`] \
+         sees it, finishes the handshake and returns `Ok(None)`.");
 
     /// As [`WebSocket::flush`] (cancel safe).
     ///

@@ -69,7 +69,8 @@
 //!   cancel safe. An event is taken from the core only in the poll that returns it, so
 //!   dropping the future (e.g. losing a `tokio::select!`) loses no message and duplicates none;
 //!   bytes already read stay buffered in the core for the next call.
-//! * `send`, `send_text`, `send_binary`, `send_prepared`, `send_fragment`, `ping`: the message is
+//! * `send`, `send_text`, `send_binary`, `send_prepared`, `send_fragment`, `send_ping`,
+//!   `send_pong`, `send_close`: the message is
 //!   queued, exactly once, during the first poll (an invalid one returns its error there). If
 //!   the future is dropped after that, the message stays queued and goes out, once, with the
 //!   next `send*`, `flush`, `close` or `recv` (which writes the queue as it reads). A future
@@ -82,31 +83,65 @@
 //! * [`connect`], [`connect_with`], [`client`], [`accept`], [`accept_with`]: not cancel safe;
 //!   dropping them abandons the handshake and the stream.
 
+mod connect;
+mod driver;
 mod handshake;
-mod pump;
 mod split;
+#[cfg(feature = "tokio-rustls")]
 mod tls;
 
-pub use handshake::{accept, accept_with, client, connect, connect_with};
-pub use split::{ReadHalf, ReuniteError, WriteHalf};
-pub use tls::MaybeTlsStream;
 #[cfg(feature = "tokio-rustls")]
-pub use tls::{TlsStream, accept_tls, connect_tls};
+pub use connect::connect_tls;
+pub use connect::{connect, connect_with};
+pub use handshake::{accept, accept_with, client};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
+#[cfg(feature = "tokio-rustls")]
+pub use tls::{TlsStream, accept_tls};
 
+use crate::adapters::{MaybeTls, send_family};
 use crate::close::CloseCode;
 use crate::config::Config;
-use crate::connection::{Connection, Event, PreparedMessage, Role};
+use crate::connection::{Connection, Event, Role};
 use crate::entropy::default_entropy;
 use crate::error::{Error, UsageError};
-use crate::message::{Message, MessageKind};
+use crate::message::Message;
 use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::net::TcpStream;
 use ::tokio::time::Instant;
+use driver::{Driver, Outcome};
 use futures_core::Stream;
 use futures_sink::Sink;
-use pump::Inner;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+
+/// The TLS half of [`MaybeTlsStream`]: a boxed tokio-rustls stream (the TLS state is large),
+/// or nothing without the `tokio-rustls` feature.
+#[cfg(feature = "tokio-rustls")]
+pub type TlsHalf = Box<TlsStream<TcpStream>>;
+/// The TLS half of [`MaybeTlsStream`]: a boxed tokio-rustls stream (the TLS state is large),
+/// or nothing without the `tokio-rustls` feature.
+#[cfg(not(feature = "tokio-rustls"))]
+pub type TlsHalf = crate::adapters::NoTls;
+
+/// The stream of a connection opened by [`connect`]: TCP for `ws://`, TLS over TCP for
+/// `wss://` (feature `tokio-rustls`).
+pub type MaybeTlsStream = MaybeTls<TcpStream, TlsHalf>;
+
+impl MaybeTlsStream {
+    /// The TCP stream underneath (for its addresses or socket options; reading or writing it
+    /// directly corrupts the connection).
+    #[must_use]
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(tcp) => tcp,
+            #[cfg(feature = "tokio-rustls")]
+            Self::Tls(tls) => tls.get_ref(),
+            #[cfg(not(feature = "tokio-rustls"))]
+            Self::Tls(never) => match *never {},
+        }
+    }
+}
 
 // ------------------------------------------------------------------ WebSocket
 
@@ -121,7 +156,7 @@ pub struct WebSocket<S> {
 impl<S: core::fmt::Debug> core::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("stream", &self.inner.stream)
+            .field("stream", &self.inner.driver.stream)
             .field("connection", &self.inner.conn)
             .finish_non_exhaustive()
     }
@@ -132,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// may already hold bytes read past the HTTP head, fed with `Connection::receive`).
     #[must_use]
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self::new(stream, conn, Instant::now())
+        Self::with_driver(Driver::new(stream, Instant::now()), conn)
     }
 
     /// Wraps a stream upgraded elsewhere (hyper, axum): `leftover` holds the bytes the
@@ -152,9 +187,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self::from_connection(stream, conn)
     }
 
-    fn new(stream: S, conn: Connection, start: Instant) -> Self {
+    const fn with_driver(driver: Driver<S>, conn: Connection) -> Self {
         Self {
-            inner: Inner::new(stream, conn, start),
+            inner: Inner {
+                driver,
+                conn,
+                stream_ended: false,
+            },
         }
     }
 
@@ -167,15 +206,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The stream.
     #[must_use]
     pub const fn get_ref(&self) -> &S {
-        &self.inner.stream
+        &self.inner.driver.stream
     }
 
     /// The stream, mutably (reading or writing it directly corrupts the connection).
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner.stream
+        &mut self.inner.driver.stream
     }
 
-    async fn queue_then_flush(
+    /// The one way the send family queues: the command runs against the core at the first
+    /// poll (exactly once), then everything queued is written.
+    async fn submit(
         &mut self,
         command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
     ) -> Result<(), Error> {
@@ -183,72 +224,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
-    /// Queues a message and waits until everything queued is written.
-    ///
-    /// Cancel safety: the message is queued exactly once at the first poll; if the future is
-    /// dropped later, it is still sent (once) by the next `send*`, `flush`, `close` or `recv`.
-    ///
-    /// # Errors
-    /// [`Error::Usage`] after close (nothing queued); [`Error::Io`] on transport failure.
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send(message.into())).await
-    }
-
-    /// Sends a text message.
-    ///
-    /// Cancel safety: as [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send).
-    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_text(text)).await
-    }
-
-    /// Sends a binary message.
-    ///
-    /// Cancel safety: as [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send).
-    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_binary(data)).await
-    }
-
-    /// Sends a message encoded once for many connections (server only).
-    ///
-    /// Cancel safety: as [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send); [`UsageError::PreparedForServerOnly`] on a client.
-    pub async fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_prepared(prepared)).await
-    }
-
-    /// Sends one fragment of a message (see `Connection::send_fragment`).
-    ///
-    /// Cancel safety: as [`send`](Self::send) (the fragment is queued at the first poll).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send), plus the fragment rules of `Connection::send_fragment`.
-    pub async fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        data: &[u8],
-        fin: bool,
-    ) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_fragment(kind, data, fin))
-            .await
-    }
-
-    /// Sends a Ping.
-    ///
-    /// Cancel safety: as [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send); payloads over 125 bytes are a usage error.
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.queue_then_flush(|c| c.send_ping(payload)).await
-    }
+    send_family!(submit; async; [.await];
+        "Cancel safety: the message is queued exactly once, at the first poll; if the future \
+         is dropped later, it is still written (once) by the next `send*`, `flush`, `close` \
+         or `recv`. The future completes once everything queued is written.");
 
     /// Receives the next message. Pings are answered automatically; Pongs are skipped.
     /// Returns `Ok(None)` once the closing handshake has completed (and the stream is shut
@@ -283,7 +262,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// abandons only the wait (a later `recv` finishes the handshake and returns `Ok(None)`).
     ///
     /// Returns `Ok(())` only if the closing handshake completed: the peer answered our Close.
-    /// Either way the connection is over when it returns.
+    /// Either way the connection is over when it returns. (This method is why the `Sink`'s
+    /// `close`, which does not wait, needs `SinkExt::close(&mut ws)` to be called.)
     ///
     /// # Errors
     /// [`Error::Usage`] for an invalid code or reason, or if already closing (nothing was
@@ -292,22 +272,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
     /// the peer's protocol error if it broke the protocol while we waited.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue_close(|c| c.send_close(code, reason))?;
+        self.inner.queue(|c| c.send_close(code, reason))?;
         while self.recv_event().await?.is_some() {}
         Ok(())
-    }
-
-    /// Sends a Close frame without waiting for the peer's; keep calling
-    /// [`recv`](Self::recv) to receive what the peer still sends, until it returns `Ok(None)`.
-    ///
-    /// Cancel safety: the Close frame is queued at the first poll and goes out with the next
-    /// flush, send or recv if the future is dropped before it is written.
-    ///
-    /// # Errors
-    /// As [`close`](Self::close).
-    pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue_close(|c| c.send_close(code, reason))?;
-        self.flush().await
     }
 
     /// Writes everything queued and flushes the stream.
@@ -323,6 +290,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Splits into a reading and a writing half that two tasks can drive at once (see the
     /// module docs); [`ReadHalf::reunite`] puts them back together.
+    ///
+    /// The reader comes first: `(ReadHalf, WriteHalf)`, as `tokio::io::split` orders them.
+    /// `futures::StreamExt::split` (also available, through the `Stream` and `Sink` impls)
+    /// returns `(sink, stream)`, the other way round.
     #[must_use]
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         split::split(self.inner)
@@ -363,5 +334,102 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     /// half when the core says so. The handshake completes as the `Stream` side is read.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.get_mut().inner.poll_close_sink(cx)
+    }
+}
+
+// ------------------------------------------------------------------ Inner
+
+/// The connection and its driver: owned by a [`WebSocket`], or shared by a [`ReadHalf`] and
+/// a [`WriteHalf`].
+struct Inner<S> {
+    driver: Driver<S>,
+    conn: Connection,
+    /// The `Stream` impl has yielded its end (`None` or an error).
+    stream_ended: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    /// Runs a command against the core. The clock is not read: a timer the command arms is
+    /// pinned at the next reading (see `Connection`'s "Time").
+    fn queue(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), Error> {
+        command(&mut self.conn)?;
+        Ok(())
+    }
+
+    /// Writes everything queued and flushes the stream.
+    fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.driver.poll_flush_all(cx, &mut self.conn)
+    }
+
+    /// `Sink::poll_ready`: ready once at most `write_buffer_high_water` bytes are queued.
+    fn poll_ready_to_queue(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let high_water = self.conn.config().write_buffer_high_water as u64;
+        self.driver
+            .poll_below(cx, &mut self.conn, high_water)
+            .map_err(Error::from)
+    }
+
+    /// `Sink::poll_close`: queues a Close (1000) unless one was sent, writes everything, and
+    /// shuts down the write half if the core says it is our turn.
+    fn poll_close_sink(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if !self.conn.close_sent() && self.conn.error().is_none() {
+            self.conn.send_close(CloseCode::NORMAL, "")?;
+        }
+        ready!(self.driver.poll_flush_all(cx, &mut self.conn))?;
+        ready!(self.driver.poll_shutdown_if_wanted(cx, &self.conn))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// The receive loop: events out, reads and timers in, obligations written on the way.
+    fn poll_recv_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
+        let outcome = ready!(
+            self.driver
+                .poll_drive(cx, &mut self.conn, Connection::poll_event)
+        )?;
+        Poll::Ready(match outcome {
+            Outcome::Step(event) => Ok(Some(event)),
+            Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
+        })
+    }
+
+    /// Skips events other than messages.
+    fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        loop {
+            match ready!(self.poll_recv_event(cx)) {
+                Ok(Some(Event::Message(message))) => return Poll::Ready(Ok(Some(message))),
+                Ok(Some(_)) => {}
+                Ok(None) => return Poll::Ready(Ok(None)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// `Stream::poll_next`: messages until the end, which is yielded once.
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if self.stream_ended {
+            return Poll::Ready(None);
+        }
+        let next = ready!(self.poll_recv_message(cx)).transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.stream_ended = true;
+        }
+        Poll::Ready(next)
+    }
+
+    /// A write operation of the `WriteHalf`, registered as the writer's (see the module
+    /// docs).
+    fn poll_as_writer<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut Self, &mut Context<'_>) -> Poll<R>,
+    ) -> Poll<R> {
+        let before = self.conn.transmit_len();
+        let poll = op(self, cx);
+        self.driver
+            .writer_polled(cx, poll.is_pending(), self.conn.transmit_len() < before);
+        poll
     }
 }

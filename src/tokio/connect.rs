@@ -1,0 +1,123 @@
+//! Opening a client connection: TCP, then TLS for `wss://`, then the handshake, together
+//! bounded by `Config::handshake_timeout`. Above both `handshake.rs` and `tls.rs`, which do
+//! not know about each other.
+
+use super::handshake::client_started;
+use super::{MaybeTlsStream, WebSocket};
+use crate::config::Config;
+use crate::error::{Error, HandshakeError};
+use crate::handshake::{ClientRequest, Response};
+use ::tokio::net::TcpStream;
+use ::tokio::time::{Instant, timeout_at};
+#[cfg(feature = "tokio-rustls")]
+use {
+    super::tls::{TlsStream, within_handshake_timeout},
+    rustls::ClientConfig,
+    std::sync::Arc,
+};
+
+/// Opens a TCP connection to a `ws://` URI (or, with the `tokio-rustls` feature, a TLS
+/// connection to a `wss://` URI, trusting the
+/// [`webpki-roots`](crate::tls::default_client_config)) and performs the client handshake.
+///
+/// Connecting (and TLS) and the handshake together are bounded by
+/// `Config::handshake_timeout`. Not cancel safe: dropping the future abandons the connection.
+///
+/// # Errors
+/// [`Error::Usage`] for a bad URI (or `wss://` without the `tokio-rustls` feature),
+/// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
+/// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Handshake`] if the
+/// server refuses or the handshake times out.
+pub async fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with(ClientRequest::new(uri)?, Config::default()).await
+}
+
+/// Like [`connect`], with a request builder (subprotocols, headers) and a config.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_with(
+    request: ClientRequest,
+    config: Config,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    #[cfg(feature = "tokio-rustls")]
+    {
+        connect_tls(request, config, crate::tls::default_client_config()).await
+    }
+    #[cfg(not(feature = "tokio-rustls"))]
+    {
+        if request.is_tls() {
+            let reason = "wss:// needs the tokio-rustls feature";
+            return Err(crate::error::UsageError::InvalidUri(reason).into());
+        }
+        let start = Instant::now();
+        let stream = connect_tcp(&request, &config, start).await?;
+        client_started(MaybeTlsStream::Plain(stream), request, config, start).await
+    }
+}
+
+/// Like [`connect_with`](super::connect_with), with a caller's TLS client config for
+/// `wss://` (a private CA, client certificates, ALPN); `ws://` URIs connect without TLS.
+///
+/// Connecting, the TLS handshake and the WebSocket handshake together are bounded by
+/// `Config::handshake_timeout`. Not cancel safe.
+///
+/// # Errors
+/// As [`connect`](super::connect); a TLS failure (e.g. an untrusted certificate) is an
+/// [`Error::Io`] of kind [`InvalidData`](io::ErrorKind::InvalidData) wrapping the
+/// [`rustls::Error`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn run() -> Result<(), rfc6455::Error> {
+/// use rfc6455::{ClientRequest, Config, tls, tokio as ws};
+/// let mut roots = tls::rustls::RootCertStore::empty();
+/// # let my_ca_der = tls::rustls::pki_types::CertificateDer::from(Vec::new());
+/// roots.add(my_ca_der).expect("a valid CA certificate");
+/// let request = ClientRequest::new("wss://internal.example:8443/feed")?;
+/// let (mut socket, _) =
+///     ws::connect_tls(request, Config::default(), tls::client_config(roots)).await?;
+/// socket.send_text("hello").await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tokio-rustls")]
+pub async fn connect_tls(
+    request: ClientRequest,
+    config: Config,
+    tls: Arc<ClientConfig>,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let start = Instant::now();
+    let name = if request.is_tls() {
+        Some(crate::tls::server_name(request.host())?)
+    } else {
+        None
+    };
+    let tcp = connect_tcp(&request, &config, start).await?;
+    let stream = match name {
+        Some(name) => {
+            let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
+            let tls = within_handshake_timeout(&config, start, handshake).await?;
+            MaybeTlsStream::Tls(Box::new(TlsStream::from_inner(tls.into())))
+        }
+        None => MaybeTlsStream::Plain(tcp),
+    };
+    client_started(stream, request, config, start).await
+}
+
+/// Opens the TCP connection to the request's host and port, by `Config::handshake_timeout`
+/// after `start`.
+async fn connect_tcp(
+    request: &ClientRequest,
+    config: &Config,
+    start: Instant,
+) -> Result<TcpStream, Error> {
+    let connecting = TcpStream::connect((request.host(), request.port()));
+    let stream = match start.checked_add(config.handshake_timeout) {
+        Some(at) => timeout_at(at, connecting)
+            .await
+            .map_err(|_| HandshakeError::Timeout)??,
+        None => connecting.await?,
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
