@@ -1,9 +1,7 @@
 //! What the two adapters share, written once: the stream that is TLS or not, and the send
 //! family of methods (each adapter supplies the one method they all go through).
 
-use crate::sync::Transport;
 use std::io::{self, IoSlice, Read, Write};
-use std::time::Duration;
 
 /// A `ws://` stream or a `wss://` one: what `connect` returns in both adapters, as
 /// `sync::MaybeTlsStream` and `tokio::MaybeTlsStream`.
@@ -23,6 +21,7 @@ pub enum MaybeTls<P, T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoTls {}
 
+/// Runs `$e` on whichever stream `$self` holds.
 macro_rules! either {
     ($self:expr, $s:ident => $e:expr) => {
         match $self {
@@ -31,6 +30,7 @@ macro_rules! either {
         }
     };
 }
+pub(crate) use either;
 
 impl<P: Read, T: Read> Read for MaybeTls<P, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -50,18 +50,6 @@ impl<P: Write, T: Write> Write for MaybeTls<P, T> {
     }
 }
 
-impl<P: Transport, T: Transport> Transport for MaybeTls<P, T> {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        either!(self, s => s.set_read_timeout(timeout))
-    }
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        either!(self, s => s.set_write_timeout(timeout))
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        either!(self, s => s.shutdown_write())
-    }
-}
-
 impl Read for NoTls {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
         match *self {}
@@ -73,15 +61,6 @@ impl Write for NoTls {
         match *self {}
     }
     fn flush(&mut self) -> io::Result<()> {
-        match *self {}
-    }
-}
-
-impl Transport for NoTls {
-    fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
-        match *self {}
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
         match *self {}
     }
 }

@@ -1,8 +1,6 @@
 //! Close codes and Close frame payloads (RFC 6455 §5.5.1, §7.4).
 
-use crate::error::ProtocolError;
 use crate::message::Utf8Bytes;
-use bytes::Bytes;
 
 /// A close status code (RFC 6455 §7.4).
 ///
@@ -100,37 +98,6 @@ impl CloseFrame {
             reason: reason.into(),
         }
     }
-
-    /// Parses and checks a received Close payload (RFC 6455 §5.5.1).
-    ///
-    /// # Errors
-    /// [`ProtocolError::CloseFrameTooShort`] for a 1-byte payload,
-    /// [`ProtocolError::InvalidCloseCode`] for a code that may not be on the wire, and
-    /// [`ProtocolError::InvalidCloseReason`] for a reason that is not UTF-8.
-    pub fn parse(payload: Bytes) -> Result<Self, ProtocolError> {
-        match payload.len() {
-            0 => Ok(Self {
-                code: CloseCode::NO_STATUS,
-                reason: Utf8Bytes::new(),
-            }),
-            // RFC 6455 §5.5.1: "If there is a body, the first two bytes of the body MUST be a
-            // 2-byte unsigned integer ... representing a status code"; one byte cannot be one.
-            1 => Err(ProtocolError::CloseFrameTooShort),
-            _ => {
-                let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
-                // RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
-                // Close control frame by an endpoint"; §7.4.2 leaves 0-999 unused.
-                if !code.is_valid_on_wire() {
-                    return Err(ProtocolError::InvalidCloseCode(code.0));
-                }
-                // RFC 6455 §5.5.1: the body after the code "is not guaranteed to be human
-                // readable" but its data "MUST" be UTF-8 encoded (as for text frames).
-                let reason = Utf8Bytes::try_from(payload.slice(2..))
-                    .map_err(|_| ProtocolError::InvalidCloseReason)?;
-                Ok(Self { code, reason })
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -147,27 +114,5 @@ mod tests {
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
             assert!(!CloseCode(code).is_valid_on_wire(), "{code}");
         }
-    }
-
-    #[test]
-    fn rfc6455_5_5_1_close_payloads() {
-        assert_eq!(
-            CloseFrame::parse(Bytes::new()).unwrap().code,
-            CloseCode::NO_STATUS
-        );
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(&[3])),
-            Err(ProtocolError::CloseFrameTooShort)
-        );
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(&[0x03, 0xed])),
-            Err(ProtocolError::InvalidCloseCode(1005))
-        );
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(&[0x03, 0xe8, 0xff])),
-            Err(ProtocolError::InvalidCloseReason)
-        );
-        let ok = CloseFrame::parse(Bytes::from_static(b"\x0f\xa0bye")).unwrap();
-        assert_eq!((ok.code.as_u16(), ok.reason.as_str()), (4000, "bye"));
     }
 }

@@ -39,7 +39,7 @@
 //!   of its own because cargo cannot enable a dependency (tokio-rustls) only when two other
 //!   features are both on.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![deny(unsafe_code)] // allowed in `frame::mask` alone
+#![deny(unsafe_code)] // allowed in `raw` alone
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
@@ -57,6 +57,7 @@ pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod pump;
+mod raw;
 #[cfg(feature = "std")]
 pub mod sync;
 #[cfg(feature = "rustls")]

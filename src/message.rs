@@ -1,49 +1,52 @@
 //! Messages as the application sees them, and the UTF-8-checked byte type they carry.
 
+use crate::raw::Utf8Str;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
 /// Bytes that are known to be valid UTF-8; cheap to clone and to share between connections.
+///
+/// Validated once, when it is made (a received text message is checked as it arrives);
+/// reading it as `&str` ([`as_str`](Self::as_str), `Deref`, `AsRef`, `Display`,
+/// comparisons) costs O(1) after that, however long the text.
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Utf8Bytes(Bytes);
+pub struct Utf8Bytes(Utf8Str);
 
 impl Utf8Bytes {
     /// An empty string.
     #[must_use]
     pub const fn new() -> Self {
-        Self(Bytes::new())
+        Self(Utf8Str::from_str_bytes(Bytes::new()))
     }
 
     /// A string from a `'static str`, without copying.
     #[must_use]
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(Utf8Str::from_str_bytes(Bytes::from_static(s.as_bytes())))
     }
 
-    /// The text.
+    /// The text, in O(1).
     #[must_use]
     pub fn as_str(&self) -> &str {
-        // The invariant is checked on every construction; a failure here would be a bug.
-        core::str::from_utf8(&self.0).unwrap_or_default()
+        self.0.as_str()
     }
 
     /// The underlying bytes.
     #[must_use]
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+    pub const fn as_bytes(&self) -> &Bytes {
+        self.0.as_bytes()
     }
 
     /// Gives up the UTF-8 guarantee.
     #[must_use]
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.0.into_bytes()
     }
 
-    /// Wraps bytes the caller has already validated; crate-internal.
+    /// Wraps bytes the receive path has validated as they arrived; crate-internal.
     pub(crate) fn from_validated(bytes: Bytes) -> Self {
-        debug_assert!(core::str::from_utf8(&bytes).is_ok());
-        Self(bytes)
+        Self(Utf8Str::assume_valid(bytes))
     }
 }
 
@@ -56,6 +59,18 @@ impl core::ops::Deref for Utf8Bytes {
 
 impl AsRef<str> for Utf8Bytes {
     fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl core::borrow::Borrow<str> for Utf8Bytes {
+    fn borrow(&self) -> &str {
         self.as_str()
     }
 }
@@ -74,13 +89,15 @@ impl core::fmt::Display for Utf8Bytes {
 
 impl From<&str> for Utf8Bytes {
     fn from(s: &str) -> Self {
-        Self(Bytes::copy_from_slice(s.as_bytes()))
+        Self(Utf8Str::from_str_bytes(Bytes::copy_from_slice(
+            s.as_bytes(),
+        )))
     }
 }
 
 impl From<String> for Utf8Bytes {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s.into_bytes()))
+        Self(Utf8Str::from_str_bytes(Bytes::from(s.into_bytes())))
     }
 }
 
@@ -90,15 +107,17 @@ impl From<&'static [u8; 0]> for Utf8Bytes {
     }
 }
 
+impl From<Utf8Bytes> for Bytes {
+    fn from(text: Utf8Bytes) -> Self {
+        text.into_bytes()
+    }
+}
+
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = Bytes;
     /// Checks `bytes`; gives them back if they are not UTF-8.
     fn try_from(bytes: Bytes) -> Result<Self, Bytes> {
-        if core::str::from_utf8(&bytes).is_ok() {
-            Ok(Self(bytes))
-        } else {
-            Err(bytes)
-        }
+        Utf8Str::checked(bytes).map(Self)
     }
 }
 
@@ -122,6 +141,18 @@ impl PartialEq<str> for Utf8Bytes {
 impl PartialEq<&str> for Utf8Bytes {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
+    }
+}
+
+impl PartialEq<Utf8Bytes> for str {
+    fn eq(&self, other: &Utf8Bytes) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Utf8Bytes> for &str {
+    fn eq(&self, other: &Utf8Bytes) -> bool {
+        *self == other.as_str()
     }
 }
 

@@ -16,9 +16,8 @@
 //! is delivered as [`Event::Chunk`]s as its bytes arrive instead of being assembled.
 
 use super::Role;
-use super::pieces::chunk;
 use super::recv_buf::{READ_FRAME_MIN, RecvBuf};
-use crate::close::CloseFrame;
+use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::connection::Event;
 use crate::error::ProtocolError;
@@ -603,7 +602,7 @@ impl Assembler {
                 Step::Pong
             }
             _ => {
-                let frame = CloseFrame::parse(payload)?;
+                let frame = parse_close(payload)?;
                 // Nothing after the Close is parsed.
                 self.close_seen = true;
                 self.stop();
@@ -631,6 +630,29 @@ impl Assembler {
     }
 }
 
+/// Parses and checks a received Close payload (RFC 6455 §5.5.1).
+fn parse_close(payload: Bytes) -> Result<CloseFrame, ProtocolError> {
+    match payload.len() {
+        0 => Ok(CloseFrame::new(CloseCode::NO_STATUS, Utf8Bytes::new())),
+        // RFC 6455 §5.5.1: "If there is a body, the first two bytes of the body MUST be a
+        // 2-byte unsigned integer ... representing a status code"; one byte cannot be one.
+        1 => Err(ProtocolError::CloseFrameTooShort),
+        _ => {
+            let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
+            // RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
+            // Close control frame by an endpoint"; §7.4.2 leaves 0-999 unused.
+            if !code.is_valid_on_wire() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            // RFC 6455 §5.5.1: the body after the code "is not guaranteed to be human
+            // readable" but its data "MUST" be UTF-8 encoded (as for text frames).
+            let reason = Utf8Bytes::try_from(payload.slice(2..))
+                .map_err(|_| ProtocolError::InvalidCloseReason)?;
+            Ok(CloseFrame::new(code, reason))
+        }
+    }
+}
+
 /// The next piece of a text message. RFC 6455 §8.1: "When an endpoint is to interpret a byte
 /// stream as UTF-8 but finds that the byte stream is not, in fact, a valid UTF-8 stream, that
 /// endpoint MUST _Fail the WebSocket Connection_", as soon as it is seen.
@@ -648,9 +670,44 @@ fn deliver(kind: MessageKind, bytes: Bytes) -> Event {
     Event::Message(message(kind, bytes))
 }
 
-pub(super) fn message(kind: MessageKind, bytes: Bytes) -> Message {
+/// A piece of a streamed message, its payload checked.
+pub(super) fn chunk(kind: MessageKind, bytes: Bytes, fin: bool) -> Event {
+    Event::Chunk {
+        data: message(kind, bytes),
+        fin,
+    }
+}
+
+fn message(kind: MessageKind, bytes: Bytes) -> Message {
     match kind {
         MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
         MessageKind::Binary => Message::Binary(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_5_5_1_close_payloads() {
+        assert_eq!(
+            parse_close(Bytes::new()).unwrap().code,
+            CloseCode::NO_STATUS
+        );
+        assert_eq!(
+            parse_close(Bytes::from_static(&[3])),
+            Err(ProtocolError::CloseFrameTooShort)
+        );
+        assert_eq!(
+            parse_close(Bytes::from_static(&[0x03, 0xed])),
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+        assert_eq!(
+            parse_close(Bytes::from_static(&[0x03, 0xe8, 0xff])),
+            Err(ProtocolError::InvalidCloseReason)
+        );
+        let ok = parse_close(Bytes::from_static(b"\x0f\xa0bye")).unwrap();
+        assert_eq!((ok.code.as_u16(), ok.reason.as_str()), (4000, "bye"));
     }
 }

@@ -20,6 +20,7 @@ use super::timers::Timer;
 use crate::close::CloseCode;
 use crate::error::ProtocolError;
 use crate::error::UsageError;
+use crate::frame::Opcode;
 use alloc::string::ToString;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +155,34 @@ impl Connection {
         self.timers.stop(Timer::Idle);
         self.timers.stop(Timer::Pong);
         self.timers.arm(Timer::Close, self.config.close_timeout);
+    }
+
+    /// What each timer does when it fires.
+    pub(super) fn timer_fired(&mut self, timer: Timer) {
+        match timer {
+            Timer::Close => self.close_timer_fired(),
+            // Keepalive (RFC 6455 §5.5.2: a Ping "may serve as a keepalive"): a Ping after
+            // the idle interval, a failure with 1011 if its Pong is late.
+            Timer::Idle => {
+                if self.phase == Phase::Open {
+                    self.send.control(Opcode::Ping, b"keepalive");
+                    self.timers
+                        .arm_now(Timer::Pong, self.config.keepalive_timeout);
+                }
+            }
+            Timer::Pong => {
+                if self.phase == Phase::Open {
+                    self.fail(ProtocolError::KeepaliveTimeout);
+                }
+            }
+            // The peer never read our 101: the connection never really started.
+            Timer::Handshake => {
+                if self.handshake_left > 0 && !self.is_terminated() {
+                    self.asm.stop();
+                    self.phase = Phase::Ended(Some(ProtocolError::HandshakeTimeout));
+                }
+            }
+        }
     }
 
     pub(super) fn close_timer_fired(&mut self) {

@@ -3,9 +3,8 @@
 //! (decoded piece by piece, never buffered whole), frames of a message streamed out as
 //! chunks, and the rest of a frame in progress handed over by `Connection::receive`.
 
-use super::assemble::{Assembler, Recv, Route, SMALL_MESSAGE, Step, message, text_piece};
+use super::assemble::{Assembler, Recv, Route, SMALL_MESSAGE, Step, chunk, text_piece};
 use super::recv_buf::RecvBuf;
-use crate::connection::Event;
 use crate::error::ProtocolError;
 use crate::extension::Extension;
 use crate::frame::{self, FrameHeader};
@@ -155,13 +154,5 @@ impl Assembler {
             },
             _ => Ok(None),
         }
-    }
-}
-
-/// A piece of a streamed message, its payload checked.
-pub(super) fn chunk(kind: MessageKind, bytes: Bytes, fin: bool) -> Event {
-    Event::Chunk {
-        data: message(kind, bytes),
-        fin,
     }
 }

@@ -401,6 +401,7 @@ impl Connection {
     }
 
     /// Whether the opening handshake's response (a server's 101) is still being written.
+    #[cfg(feature = "std")]
     pub(crate) const fn handshake_unwritten(&self) -> bool {
         self.handshake_left > 0
     }

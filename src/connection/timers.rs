@@ -10,9 +10,6 @@
 //! the input that armed it.
 
 use super::Connection;
-use super::phase::Phase;
-use crate::error::ProtocolError;
-use crate::frame::Opcode as FrameOpcode;
 use core::time::Duration;
 
 /// The timers, each one slot of the table.
@@ -167,27 +164,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Duration) {
         self.timers.advance(now);
         while let Some(timer) = self.timers.take_expired() {
-            match timer {
-                Timer::Close => self.close_timer_fired(),
-                Timer::Idle => {
-                    if self.phase == Phase::Open {
-                        self.send.control(FrameOpcode::Ping, b"keepalive");
-                        self.timers
-                            .arm_now(Timer::Pong, self.config.keepalive_timeout);
-                    }
-                }
-                Timer::Pong => {
-                    if self.phase == Phase::Open {
-                        self.fail(ProtocolError::KeepaliveTimeout);
-                    }
-                }
-                Timer::Handshake => {
-                    if self.handshake_left > 0 && !self.is_terminated() {
-                        self.asm.stop();
-                        self.phase = Phase::Ended(Some(ProtocolError::HandshakeTimeout));
-                    }
-                }
-            }
+            self.timer_fired(timer);
         }
     }
 }
@@ -199,7 +176,7 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
-    pub(super) fn unpinned_timers_are_due_at_once_and_pinned_by_the_next_reading() {
+    fn unpinned_timers_are_due_at_once_and_pinned_by_the_next_reading() {
         let mut t = TimerTable::new();
         assert_eq!(t.next(), None);
         t.advance(S(5));
@@ -215,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn the_earliest_deadline_wins_and_time_never_goes_back() {
+    fn the_earliest_deadline_wins_and_time_never_goes_back() {
         let mut t = TimerTable::new();
         t.arm(Timer::Idle, S(30));
         t.arm(Timer::Close, S(10));

@@ -5,12 +5,11 @@
 
 mod decode;
 mod encode;
-mod mask;
 
+pub use crate::raw::apply_mask;
+pub(crate) use crate::raw::{extend_masked, extend_vec_masked, masked_vec, unmask_fresh};
 pub use decode::decode_header;
 pub use encode::{MAX_HEADER_LEN, encode_header};
-pub use mask::apply_mask;
-pub(crate) use mask::{extend_masked, extend_vec_masked, masked_vec, unmask_fresh};
 
 /// A frame opcode (RFC 6455 §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

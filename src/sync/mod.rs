@@ -32,7 +32,7 @@ pub use handshake::{accept, accept_with, client};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsStream, accept_tls};
 
-use crate::adapters::{MaybeTls, send_family};
+use crate::adapters::{MaybeTls, NoTls, either, send_family};
 use crate::connection::{Connection, Event};
 use crate::error::{Error, UsageError};
 use crate::message::Message;
@@ -48,7 +48,7 @@ pub type TlsHalf = Box<TlsStream<TcpStream>>;
 /// The TLS half of [`MaybeTlsStream`]: a boxed rustls stream (the TLS state is large), or
 /// nothing without the `rustls` feature.
 #[cfg(not(feature = "rustls"))]
-pub type TlsHalf = crate::adapters::NoTls;
+pub type TlsHalf = NoTls;
 
 /// The stream of a connection opened by [`connect`]: TCP for `ws://`, TLS over TCP for
 /// `wss://` (feature `rustls`).
@@ -135,6 +135,27 @@ impl Transport for std::os::unix::net::UnixStream {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+}
+
+impl<P: Transport, T: Transport> Transport for MaybeTls<P, T> {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        either!(self, s => s.set_read_timeout(timeout))
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        either!(self, s => s.set_write_timeout(timeout))
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        either!(self, s => s.shutdown_write())
+    }
+}
+
+impl Transport for NoTls {
+    fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+        match *self {}
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match *self {}
     }
 }
 

@@ -1,18 +1,14 @@
-//! Payload masking (RFC 6455 §5.3), eight bytes at a time in safe code, and the same loop
-//! compiled for AVX2 where the CPU has it.
-//!
-//! This is the crate's only `unsafe` module. Two kinds of call need it:
-//! - the AVX2 build of the loop, called after the CPU was checked for AVX2. It pays for itself
-//!   on these machines (see `benches/README.md`): 1.2–2.2× fastwebsockets' masking speed on
-//!   1–16 KiB, which sits in L1 (from 64 KiB up the L2 cache bounds both), and 8–15% off frame
-//!   decode and encode at 1 and 64 KiB; masking is the one pass over a payload the server side
-//!   makes beyond the copy in;
-//! - `BytesMut::set_len` after [`extend_masked`] has written the masked copy of a caller's
-//!   bytes into spare capacity: one pass instead of a copy and an unmask (`receive` of 64 KiB
-//!   masked frames in 0.56× the time, 1 MiB in 0.71×), and `Vec::set_len` after
-//!   [`masked_vec`] or [`extend_vec_masked`] has done the same for a small message's own
-//!   allocation (decode of 16 B masked frames in 0.93–0.95× the time) or for a fragment
-//!   copied into the message being assembled (1 MiB in 1024 fragments in 0.82–0.87×).
+//! The crate's one module with `unsafe` code: payload bytes masked as they are copied into
+//! memory not yet initialised, the AVX2 build of the masking loop (RFC 6455 §5.3; eight bytes
+//! at a time in safe code otherwise), and the `&str` view of bytes validated as UTF-8 once.
+//! Each kind pays for itself in a benchmark (`benches/README.md`):
+//! - the AVX2 build of the loop, called after the CPU was checked for AVX2: masking is the
+//!   one pass over a payload the server side makes beyond the copy in;
+//! - `BytesMut::set_len` / `Vec::set_len` after [`extend_masked`], [`masked_vec`] or
+//!   [`extend_vec_masked`] has written the masked copy of a caller's bytes into spare
+//!   capacity: one pass instead of a copy and an unmask;
+//! - [`Utf8Str`]: text checked once, as it arrived, is read back as `&str` in O(1), where
+//!   `str::from_utf8` would check a 1 MiB message again on every access.
 //!
 //! `scripts/miri.sh` runs this module's tests under Miri both ways (with AVX2 enabled at
 //! compile time, so the AVX2 calls are taken).
@@ -220,6 +216,59 @@ fn rotate(key: [u8; 4], offset: usize) -> u32 {
     }
 }
 
+/// Bytes that are valid UTF-8, read back as `&str` without checking them again.
+///
+/// Every way in establishes the invariant: [`Utf8Str::checked`] validates (SIMD), and
+/// [`Utf8Str::assume_valid`] is for bytes the crate has already validated as they arrived
+/// (the receive path's incremental validator accepted exactly these bytes). The latter is
+/// crate-internal and re-checks in debug builds and under the fuzzers, which is how every
+/// test and fuzz run holds the crate to it.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Utf8Str(bytes::Bytes);
+
+impl Utf8Str {
+    /// `bytes`, if they are UTF-8.
+    pub(crate) fn checked(bytes: bytes::Bytes) -> Result<Self, bytes::Bytes> {
+        if simdutf8::basic::from_utf8(&bytes).is_ok() {
+            Ok(Self(bytes))
+        } else {
+            Err(bytes)
+        }
+    }
+
+    /// Bytes of a `&str` or `String` (UTF-8 by construction).
+    pub(crate) const fn from_str_bytes(bytes: bytes::Bytes) -> Self {
+        Self(bytes)
+    }
+
+    /// Bytes the crate validated as they arrived (see the type's docs).
+    pub(crate) fn assume_valid(bytes: bytes::Bytes) -> Self {
+        #[cfg(any(debug_assertions, fuzzing))]
+        assert!(
+            core::str::from_utf8(&bytes).is_ok(),
+            "Utf8Str::assume_valid given bytes that are not UTF-8"
+        );
+        Self(bytes)
+    }
+
+    /// The text, in O(1).
+    pub(crate) fn as_str(&self) -> &str {
+        // SAFETY: every constructor establishes that the bytes are UTF-8 (`checked` validates,
+        // `from_str_bytes` takes the bytes of a `str`, `assume_valid` takes bytes the receive
+        // path validated as they arrived and re-checks them in debug and fuzzing builds), and
+        // `Bytes` is immutable, so they stay UTF-8.
+        unsafe { core::str::from_utf8_unchecked(&self.0) }
+    }
+
+    pub(crate) const fn as_bytes(&self) -> &bytes::Bytes {
+        &self.0
+    }
+
+    pub(crate) fn into_bytes(self) -> bytes::Bytes {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +449,29 @@ mod tests {
                 assert!(buf[held..] == expect[..], "held {held} offset {offset}");
             }
         }
+    }
+
+    #[test]
+    fn utf8_str_reads_back_what_was_validated() {
+        let text = "é€😀 mixed scripts";
+        let checked = Utf8Str::checked(bytes::Bytes::from(text)).unwrap();
+        assert_eq!(checked.as_str(), text);
+        assert_eq!(
+            Utf8Str::checked(bytes::Bytes::from_static(b"\xff"))
+                .err()
+                .as_deref(),
+            Some(&b"\xff"[..])
+        );
+        let trusted = Utf8Str::assume_valid(bytes::Bytes::from(text).slice(2..));
+        assert_eq!(trusted.as_str(), &text[2..]);
+        assert_eq!(Utf8Str::default().as_str(), "");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not UTF-8")]
+    fn utf8_str_refuses_unvalidated_bytes_in_debug_builds() {
+        let _ = Utf8Str::assume_valid(bytes::Bytes::from_static(b"\xc3"));
     }
 
     #[test]
