@@ -406,6 +406,19 @@ impl<S: Transport> WebSocket<S> {
         result
     }
 
+    /// Like [`recv_event`](Self::recv_event), but gives up after `timeout` with an
+    /// [`io::ErrorKind::TimedOut`] error, losing nothing (as [`recv_timeout`](Self::recv_timeout)).
+    /// A loop that also serves other work sees the peer's Close, with its code and reason.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv), plus the timeout.
+    pub fn recv_event_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, Error> {
+        self.user_deadline = Some(self.start.elapsed().saturating_add(timeout));
+        let result = self.recv_event();
+        self.user_deadline = None;
+        result
+    }
+
     /// Receives the next event (messages, Pings, Pongs, the peer's Close).
     /// Returns `Ok(None)` once the closing handshake has completed.
     ///
