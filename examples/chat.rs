@@ -49,65 +49,10 @@ const MAX_MESSAGE: u64 = 1 << 20;
 /// ends.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The chat page. It connects to `/ws` on its own host, sets `window.chatReady` once the
-/// socket is open, and appends each received message to `#log` as an `<li>`.
-const PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>rfc6455 chat</title>
-<style>
-  body { font: 16px system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-  #status { color: #666; }
-  #log { list-style: none; padding: 0; overflow-wrap: anywhere; }
-  #log li { padding: .3rem 0; border-bottom: 1px solid #eee; }
-  form { display: flex; gap: .5rem; }
-  #msg { flex: 1; font: inherit; }
-</style>
-</head>
-<body>
-<h1>Chat</h1>
-<p id="status">connecting...</p>
-<ul id="log"></ul>
-<form id="form">
-  <input id="msg" autocomplete="off" placeholder="Say something" autofocus>
-  <button id="send" type="submit">Send</button>
-</form>
-<script>
-  const log = document.getElementById('log');
-  const msg = document.getElementById('msg');
-  const status = document.getElementById('status');
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
-  ws.binaryType = 'arraybuffer';
-  ws.onopen = () => {
-    status.textContent = 'connected';
-    window.chatReady = true;
-  };
-  ws.onmessage = (event) => {
-    const li = document.createElement('li');
-    li.textContent = typeof event.data === 'string'
-      ? event.data
-      : `[binary message, ${event.data.byteLength} bytes]`;
-    log.append(li);
-    li.scrollIntoView({ block: 'nearest' });
-  };
-  ws.onclose = (event) => {
-    window.chatReady = false;
-    status.textContent = `disconnected (${event.code}${event.reason ? ' ' + event.reason : ''})`;
-  };
-  document.getElementById('form').addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (msg.value !== '' && ws.readyState === WebSocket.OPEN) {
-      ws.send(msg.value);
-      msg.value = '';
-    }
-  });
-</script>
-</body>
-</html>
-"#;
+/// The chat page (`examples/chat.html`, shared with `tokio_chat`). It connects to `/ws` on its
+/// own host, sets `window.chatReady` once the socket is open, and appends each received
+/// message to `#log` as an `<li>`.
+const PAGE: &str = include_str!("chat.html");
 
 fn main() -> io::Result<()> {
     let addr = std::env::args()

@@ -3,9 +3,14 @@
 //!
 //! `cargo run --release --example client -- ws://HOST:PORT/PATH [--binary] [--protocol NAME]
 //! [-H 'Name: value']...`
+//!
+//! When the connection closes, the server's close code and reason go to stderr
+//! (`client: server closed with 1000 "reason"`). The exit status is 0 only after a closing
+//! handshake in which the server's Close carried 1000 (normal) or 1001 (going away), or,
+//! answering our own Close, no code at all; any other code and any error exit with 1.
 
 use rfc6455::handshake::ClientRequest;
-use rfc6455::{CloseCode, Config, Message, sync};
+use rfc6455::{CloseCode, CloseFrame, Config, Event, Message, sync};
 use std::io::{BufRead, Write};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -64,6 +69,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let stdout = std::io::stdout();
     let mut closing = false;
+    let mut server_close = None;
     loop {
         match if closing {
             Err(mpsc::TryRecvError::Empty)
@@ -85,8 +91,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(mpsc::TryRecvError::Empty) => {}
         }
-        match ws.recv_timeout(Duration::from_millis(20)) {
-            Ok(Some(message)) => {
+        match ws.recv_event_timeout(Duration::from_millis(20)) {
+            Ok(Some(Event::Message(message))) => {
                 let mut out = stdout.lock();
                 match message {
                     Message::Text(text) => writeln!(out, "{text}")?,
@@ -97,9 +103,36 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 out.flush()?;
             }
-            Ok(None) => return Ok(()),
+            Ok(Some(Event::Close(frame))) => server_close = Some(frame),
+            // Pings are answered by the connection itself; Pongs need nothing (and without
+            // `Config::streaming_threshold` no message arrives in chunks).
+            Ok(Some(_)) => {}
+            Ok(None) => return closed(server_close, closing),
             Err(rfc6455::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Reports how the server closed the connection; an error unless the close was a normal one.
+fn closed(
+    server_close: Option<CloseFrame>,
+    we_closed_first: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // The closing handshake cannot complete without the server's Close, but say so if it did.
+    let frame = server_close.ok_or("the connection ended without the server's Close")?;
+    eprintln!(
+        "client: server closed with {} {:?}",
+        frame.code,
+        frame.reason.as_str()
+    );
+    // RFC 6455 §7.1.5: a Close without a status code reports 1005; as the answer to our
+    // Close it is an echo that chose not to repeat the code.
+    let normal = matches!(frame.code, CloseCode::NORMAL | CloseCode::GOING_AWAY)
+        || (we_closed_first && frame.code == CloseCode::NO_STATUS);
+    if normal {
+        Ok(())
+    } else {
+        Err(format!("the server closed the connection with {}", frame.code).into())
     }
 }

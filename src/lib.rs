@@ -39,6 +39,8 @@
 //!   of its own because cargo cannot enable a dependency (tokio-rustls) only when two other
 //!   features are both on.
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs (nightly, `--cfg docsrs`): mark every feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)] // allowed in `raw` alone
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]

@@ -574,6 +574,33 @@ fn recv_timeout_times_out_and_loses_nothing() {
     assert_eq!(message, Some(Message::from("split across the timeout")));
 }
 
+#[test]
+fn rfc6455_7_recv_event_timeout_times_out_then_delivers_the_peers_close() {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (port, server) = serve(Config::default(), move |ws| {
+        let mut ws = ws.unwrap();
+        go_rx.recv().unwrap();
+        ws.close(CloseCode(4001), "after the timeout")
+    });
+    bounded(move || {
+        let (mut ws, _) = sync::connect(&url(port)).unwrap();
+        match ws.recv_event_timeout(SHORT) {
+            Err(Error::Io(e)) => assert_eq!(e.kind(), ErrorKind::TimedOut),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        go_tx.send(()).unwrap();
+        match ws.recv_event_timeout(WATCHDOG).unwrap() {
+            Some(Event::Close(frame)) => assert_eq!(
+                (frame.code, frame.reason.as_str()),
+                (CloseCode(4001), "after the timeout")
+            ),
+            other => panic!("expected the server's Close, got {other:?}"),
+        }
+        assert_eq!(ws.recv_event_timeout(WATCHDOG).unwrap(), None);
+    });
+    wait(&server).expect("the client answered the server's Close");
+}
+
 #[cfg(not(feature = "rustls"))]
 #[test]
 fn wss_without_the_rustls_feature_is_a_usage_error() {

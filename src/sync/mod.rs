@@ -270,6 +270,20 @@ impl<S: Transport> WebSocket<S> {
         result
     }
 
+    /// Like [`recv_event`](Self::recv_event), but gives up after `timeout` with an
+    /// [`io::ErrorKind::TimedOut`] error, losing nothing (as [`recv_timeout`](Self::recv_timeout)).
+    /// A loop that also serves other work sees the peer's Close, with its code and reason.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv), plus the timeout.
+    pub fn recv_event_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, Error> {
+        let now = self.driver.elapsed();
+        self.driver.user_deadline = Some(now.saturating_add(timeout));
+        let result = self.recv_event();
+        self.driver.user_deadline = None;
+        result
+    }
+
     /// Receives the next event (messages, Pings, Pongs, the peer's Close).
     /// Returns `Ok(None)` once the closing handshake has completed.
     ///
