@@ -20,6 +20,8 @@
 //! and `connect_tls` / `accept_tls` take the caller's rustls configs.
 
 mod tls;
+// proxy: TCP to the server or through a proxy (crate::proxy), used by tls::connect_tcp.
+mod proxy;
 
 pub use tls::MaybeTlsStream;
 #[cfg(feature = "rustls")]
@@ -137,7 +139,7 @@ pub fn connect_with(
             let reason = "wss:// needs the rustls feature";
             return Err(crate::error::UsageError::InvalidUri(reason).into());
         }
-        let stream = tls::connect_tcp(&request)?;
+        let stream = tls::connect_tcp(&request, &config)?; // proxy: passes the config
         client(MaybeTlsStream::Plain(stream), request, config)
     }
 }

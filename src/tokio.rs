@@ -84,6 +84,8 @@
 
 mod handshake;
 mod pump;
+// proxy: TCP to the server or through a proxy (crate::proxy), used by handshake::connect_tcp.
+mod proxy;
 mod split;
 mod tls;
 

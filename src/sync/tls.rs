@@ -4,9 +4,7 @@
 use super::Transport;
 #[cfg(feature = "rustls")]
 use super::{WebSocket, accept_with, client};
-#[cfg(feature = "rustls")]
 use crate::config::Config;
-#[cfg(feature = "rustls")]
 use crate::error::Error;
 use crate::handshake::ClientRequest;
 #[cfg(feature = "rustls")]
@@ -95,11 +93,10 @@ impl Transport for MaybeTlsStream {
     }
 }
 
-/// Opens the TCP connection to the request's host and port.
-pub(super) fn connect_tcp(request: &ClientRequest) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect((request.host(), request.port()))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+/// Opens the TCP connection to the request's host and port, or through its proxy (see
+/// `super::proxy`), by `Config::handshake_timeout`.
+pub(super) fn connect_tcp(request: &ClientRequest, config: &Config) -> Result<TcpStream, Error> {
+    super::proxy::connect_tcp(request, config)
 }
 
 /// Like [`connect_with`](super::connect_with), with a caller's TLS client config for
@@ -136,7 +133,7 @@ pub fn connect_tls(
     } else {
         None
     };
-    let tcp = connect_tcp(&request)?;
+    let tcp = connect_tcp(&request, &config)?; // through the proxy, if any: TLS runs inside
     let stream = match name {
         Some(name) => {
             let session = rustls::ClientConnection::new(tls, name).map_err(io::Error::other)?;

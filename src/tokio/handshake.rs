@@ -58,22 +58,14 @@ pub async fn connect_with(
     }
 }
 
-/// Opens the TCP connection to the request's host and port, by `Config::handshake_timeout`
-/// after `start`.
+/// Opens the TCP connection to the request's host and port, or through its proxy (see
+/// `super::proxy`), by `Config::handshake_timeout` after `start`.
 pub(super) async fn connect_tcp(
     request: &ClientRequest,
     config: &Config,
     start: Instant,
 ) -> Result<TcpStream, Error> {
-    let connecting = TcpStream::connect((request.host(), request.port()));
-    let stream = match start.checked_add(config.handshake_timeout) {
-        Some(at) => timeout_at(at, connecting)
-            .await
-            .map_err(|_| HandshakeError::Timeout)??,
-        None => connecting.await?,
-    };
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    super::proxy::connect_tcp(request, config, start).await
 }
 
 /// Performs the client handshake over an already connected stream.
