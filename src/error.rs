@@ -221,8 +221,8 @@ pub enum ProxyError {
     /// accepts none of the offered methods (RFC 1928 §3, X'FF') when none was a password.
     #[error("proxy authentication required")]
     AuthRequired,
-    /// The proxy rejected the credentials: HTTP 407 to a request that carried them, or a
-    /// SOCKS5 username/password status other than success (RFC 1929 §2).
+    /// The proxy rejected the credentials: HTTP 407 (or 401) to a request that carried them,
+    /// or a SOCKS5 username/password status other than success (RFC 1929 §2).
     #[error("proxy authentication failed: credentials rejected")]
     AuthFailed,
     /// A SOCKS5 proxy that was offered a username/password accepts none of the offered
@@ -230,7 +230,11 @@ pub enum ProxyError {
     #[error("socks5 proxy accepts none of the offered authentication methods")]
     NoAcceptableMethod,
     /// A SOCKS5 proxy answered the CONNECT request with this failure code (RFC 1928 §6).
-    #[error("socks5 proxy could not connect: {text} (reply {code})", code = .0, text = socks5_reply_text(*.0))]
+    #[error(
+        "socks5 proxy could not connect: {text} (reply {code})",
+        code = .0,
+        text = socks5_reply_text(*.0)
+    )]
     Socks5Reply(u8),
     /// The proxy's answer broke its protocol (not HTTP or not SOCKS5, a method or address
     /// type that was not asked for, a bare LF, ...).
