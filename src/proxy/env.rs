@@ -52,7 +52,7 @@ impl Proxy {
         })
     }
 
-    /// [`from_env`](Self::from_env) over `lookup` (a variable's value, `None` when unset)
+    /// `from_env` (feature `std`) over `lookup` (a variable's value, `None` when unset)
     /// instead of the process environment: testable, and usable without `std`.
     ///
     /// For `ws://` the variables are read in the order `ws_proxy`, `WS_PROXY`, `http_proxy`,

@@ -3,7 +3,7 @@
 //!
 //! A [`Proxy`] says where the proxy is and how to speak to it; parse one from a URL
 //! (`http://`, `socks5://`, `socks5h://`) or take it from the environment the way curl does
-//! ([`Proxy::from_env`], [`Proxy::from_env_with`], [`no_proxy_matches`]). A [`Tunnel`] is
+//! (`Proxy::from_env` with `std`, [`Proxy::from_env_with`], [`no_proxy_matches`]). A [`Tunnel`] is
 //! the exchange with the proxy that opens a byte stream to the server, pumped with the same
 //! verbs as the handshakes. Once [`Tunnel::is_ready`], the same transport carries the
 //! connection to the server: TLS first for `wss://` (the proxy sees only ciphertext), then
