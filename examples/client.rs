@@ -2,7 +2,11 @@
 //! message received is printed on stdout. On end of input it closes cleanly and exits.
 //!
 //! `cargo run --release --example client -- ws://HOST:PORT/PATH [--binary] [--protocol NAME]
-//! [-H 'Name: value']...`
+//! [-H 'Name: value']... [--proxy URL | --proxy-from-env]`
+//!
+//! `--proxy` takes `http://[user:pass@]host:port` (CONNECT), `socks5://...` or
+//! `socks5h://...`; `--proxy-from-env` reads `wss_proxy` / `https_proxy` / `ws_proxy` /
+//! `http_proxy` / `all_proxy` and `no_proxy` as curl does.
 //!
 //! When the connection closes, the server's close code and reason go to stderr
 //! (`client: server closed with 1000 "reason"`). The exit status is 0 only after a closing
@@ -10,7 +14,7 @@
 //! answering our own Close, no code at all; any other code and any error exit with 1.
 
 use rfc6455::handshake::ClientRequest;
-use rfc6455::{CloseCode, CloseFrame, Config, Event, Message, sync};
+use rfc6455::{CloseCode, CloseFrame, Config, Event, Message, Proxy, sync};
 use std::io::{BufRead, Write};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -27,11 +31,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut binary = false;
     let mut protocols = Vec::new();
     let mut headers = Vec::new();
+    let mut proxy = None;
+    let mut proxy_from_env = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--binary" => binary = true,
             "--protocol" => protocols.push(args.next().ok_or("--protocol needs a name")?),
+            "--proxy" => proxy = Some(Proxy::parse(&args.next().ok_or("--proxy needs a URL")?)?),
+            "--proxy-from-env" => proxy_from_env = true,
             "-H" => {
                 let header = args.next().ok_or("-H needs 'Name: value'")?;
                 let (name, value) = header.split_once(':').ok_or("-H needs 'Name: value'")?;
@@ -41,9 +49,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unexpected argument {other:?}").into()),
         }
     }
-    let uri =
-        uri.ok_or("usage: client ws://HOST:PORT/PATH [--binary] [--protocol P] [-H 'N: v']")?;
-    let mut request = ClientRequest::new(&uri)?;
+    let uri = uri.ok_or(
+        "usage: client ws://HOST:PORT/PATH [--binary] [--protocol P] [-H 'N: v'] \
+         [--proxy URL | --proxy-from-env]",
+    )?;
+    let mut request = ClientRequest::new(&uri)?.proxy_from_env(proxy_from_env);
+    if let Some(proxy) = proxy {
+        request = request.proxy(proxy);
+    }
     for protocol in &protocols {
         request = request.protocol(protocol);
     }

@@ -108,6 +108,40 @@ def script(inputs, eof, sends):
     return bytes(out)
 
 
+# proxy_response: a control byte (bits 0-1: 0 http, 1 http with credentials, 2 socks5h,
+# 3 socks5h with credentials; bit 2: EOF at the end; bits 3-7: cut step), then the proxy's
+# answer bytes. Written here, not from spec-vectors/, which has no proxy vectors.
+OK_V4 = bytes([5, 0, 0, 1, 10, 0, 0, 1, 0x1F, 0x90])
+PROXY_SEEDS = [
+    ("http_200_with_server_bytes", b"\x00HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01"),
+    ("http_10_200_tinyproxy",
+     b"\x08HTTP/1.0 200 Connection established\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\n"),
+    ("http_100_then_200",
+     b"\x00HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nVia: 1.1 p\r\n\r\n"),
+    ("http_200_ignores_framing",
+     b"\x00HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    ("http_407_no_credentials",
+     b"\x00HTTP/1.1 407 Proxy Authentication Required\r\n"
+     b"Proxy-Authenticate: Basic realm=\"p\"\r\n\r\n"),
+    ("http_407_credentials", b"\x01HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"),
+    ("http_401_credentials_tinyproxy", b"\x01HTTP/1.0 401 Unauthorized\r\n\r\n"),
+    ("http_502_with_body", b"\x00HTTP/1.1 502 Bad Gateway\r\nContent-Length: 4\r\n\r\nnope"),
+    ("http_bare_lf", b"\x00HTTP/1.1 200 OK\nX: y\r\n\r\n"),
+    ("http_truncated_eof", b"\x04HTTP/1.1 200 OK\r\nX: y\r\n"),
+    ("http_too_many_headers", b"\x00HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 20 + b"\r\n"),
+    ("socks5_no_auth_ipv4", bytes([2, 5, 0]) + OK_V4 + b"data"),
+    ("socks5_no_auth_ipv6", bytes([2, 5, 0, 5, 0, 0, 4]) + bytes(16) + bytes([0, 80])),
+    ("socks5_no_auth_domain", bytes([2, 5, 0, 5, 0, 0, 3, 4]) + b"host" + bytes([0, 80, 1])),
+    ("socks5_password_ok", bytes([3, 5, 2, 1, 0]) + OK_V4),
+    ("socks5_password_rejected", bytes([3, 5, 2, 1, 1])),
+    ("socks5_no_acceptable_method", bytes([2, 5, 0xFF])),
+    ("socks5_host_unreachable", bytes([2, 5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0])),
+    ("socks5_bad_address_type", bytes([2, 5, 0, 5, 0, 0, 9])),
+    ("socks5_truncated_eof", bytes([6, 5, 0, 5, 0, 0, 1, 127])),
+    ("socks5_http_answer", b"\x02HTTP/1.1 400 Bad Request\r\n\r\n"),
+]
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "seeds")
     seeds = {}
@@ -148,6 +182,8 @@ def main():
                 elif kind == "client-handshake":
                     # The target's nonce is "the sample nonce", as in every client vector.
                     add("client_handshake", name, b"\x00" + b"".join(wire))
+    for name, data in PROXY_SEEDS:
+        add("proxy_response", name, data)
     for target, files in sorted(seeds.items()):
         d = os.path.join(out_dir, target)
         os.makedirs(d, exist_ok=True)

@@ -7,6 +7,9 @@
 #   * tests/interop/node_modules   ws + playwright-core, as pinned in package.json /
 #                           package-lock.json (npm ci when the lock file exists)
 #   * /usr/bin/chromium     Debian's chromium package, via apt-get (needs root)
+#   * tinyproxy             Debian's tinyproxy package (the HTTP CONNECT proxy of
+#                           tests/proxy.rs), via apt-get; pproxy (its SOCKS5 proxy) is in
+#                           requirements.txt and so in the venv
 # Usage: scripts/setup-peers.sh        (safe to run repeatedly; fast when nothing is missing)
 # Set SKIP_CHROMIUM=1 to leave the browser alone.
 set -euo pipefail
@@ -104,5 +107,17 @@ else
   apt_install chromium
   [ -x /usr/bin/chromium ] || { say "apt-get finished but /usr/bin/chromium is missing" >&2; exit 1; }
   say "chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo '?')"
+fi
+# --- Proxies (tests/proxy.rs) ---------------------------------------------------------------
+if command -v tinyproxy >/dev/null 2>&1; then
+  say "tinyproxy ok ($(tinyproxy -v 2>/dev/null || echo '?'))"
+else
+  say "installing tinyproxy with apt-get"
+  apt_install tinyproxy
+  command -v tinyproxy >/dev/null 2>&1 || { say "apt-get finished but tinyproxy is missing" >&2; exit 1; }
+  # The package starts a system-wide instance on port 8888 where services can start; the
+  # tests run their own, so stop it (quietly: in containers it never started).
+  if command -v service >/dev/null 2>&1; then service tinyproxy stop >/dev/null 2>&1 || true; fi
+  say "tinyproxy installed: $(tinyproxy -v 2>/dev/null || echo '?')"
 fi
 say "done"

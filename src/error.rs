@@ -171,6 +171,9 @@ pub enum UsageError {
     /// The handshake has not reached the state this call needs.
     #[error("handshake is not at the right stage for this call")]
     HandshakeState,
+    /// A proxy URL or setting the client cannot use (see [`crate::proxy`]).
+    #[error("invalid proxy: {0}")]
+    InvalidProxy(&'static str),
 }
 
 /// The opening handshake failed (RFC 6455 §4).
@@ -210,6 +213,72 @@ pub enum HandshakeError {
     /// The server's response broke RFC 6455 §4.1 (bad accept key, unoffered protocol, ...).
     #[error("invalid handshake response: {0}")]
     InvalidResponse(&'static str),
+    /// The proxy in front of the server did not open the tunnel (see [`crate::proxy`]).
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+}
+
+/// A proxy did not open the tunnel to the server (see [`crate::proxy`]).
+///
+/// Reported as [`HandshakeError::Proxy`]. A proxy that cannot be reached at all is an I/O
+/// error of the adapter instead, its message naming the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// An HTTP proxy answered CONNECT with a status other than 2xx (and other than 407).
+    #[error("proxy refused the tunnel with status {0}")]
+    Refused(u16),
+    /// The proxy wants credentials and none were given: HTTP 407, or a SOCKS5 proxy that
+    /// accepts none of the offered methods (RFC 1928 §3, X'FF') when none was a password.
+    #[error("proxy authentication required")]
+    AuthRequired,
+    /// The proxy rejected the credentials: HTTP 407 (or 401) to a request that carried them,
+    /// or a SOCKS5 username/password status other than success (RFC 1929 §2).
+    #[error("proxy authentication failed: credentials rejected")]
+    AuthFailed,
+    /// A SOCKS5 proxy that was offered a username/password accepts none of the offered
+    /// methods (RFC 1928 §3, X'FF').
+    #[error("socks5 proxy accepts none of the offered authentication methods")]
+    NoAcceptableMethod,
+    /// A SOCKS5 proxy answered the CONNECT request with this failure code (RFC 1928 §6).
+    #[error(
+        "socks5 proxy could not connect: {text} (reply {code})",
+        code = .0,
+        text = socks5_reply_text(*.0)
+    )]
+    Socks5Reply(u8),
+    /// The proxy's answer broke its protocol (not HTTP or not SOCKS5, a method or address
+    /// type that was not asked for, a bare LF, ...).
+    #[error("invalid proxy answer: {0}")]
+    InvalidResponse(&'static str),
+    /// The HTTP proxy's answer head exceeded `Config::max_handshake_size`.
+    #[error("proxy answer head exceeds limit of {0} bytes")]
+    HeadTooLarge(usize),
+    /// The HTTP proxy's answer head had more than `Config::max_headers` headers.
+    #[error("proxy answer has more than {0} headers")]
+    TooManyHeaders(usize),
+    /// The proxy closed the connection before the tunnel was ready.
+    #[error("proxy closed the connection before the tunnel was ready")]
+    UnexpectedEof,
+    /// The proxy did not open the tunnel within `Config::handshake_timeout`.
+    #[error("proxy did not open the tunnel within the handshake timeout")]
+    Timeout,
+}
+
+/// RFC 1928 §6: the meaning of a REP field.
+const fn socks5_reply_text(code: u8) -> &'static str {
+    match code {
+        0x00 => "succeeded",
+        0x01 => "general socks server failure",
+        0x02 => "connection not allowed by ruleset",
+        0x03 => "network unreachable",
+        0x04 => "host unreachable",
+        0x05 => "connection refused",
+        0x06 => "ttl expired",
+        0x07 => "command not supported",
+        0x08 => "address type not supported",
+        _ => "unassigned failure code",
+    }
 }
 
 impl HandshakeError {
@@ -258,6 +327,7 @@ mod tests {
         assert!(core::mem::size_of::<ProtocolError>() <= 24);
         assert!(core::mem::size_of::<UsageError>() <= 24);
         assert!(core::mem::size_of::<HandshakeError>() <= 24);
+        assert!(core::mem::size_of::<ProxyError>() <= 24);
         #[cfg(feature = "std")]
         assert!(core::mem::size_of::<Error>() <= 32);
     }

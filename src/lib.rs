@@ -58,6 +58,7 @@ pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod proxy;
 pub mod pump;
 mod raw;
 #[cfg(feature = "std")]
@@ -76,10 +77,11 @@ pub use entropy::Entropy;
 pub use entropy::OsEntropy;
 #[cfg(feature = "std")]
 pub use error::Error;
-pub use error::{HandshakeError, ProtocolError, UsageError};
+pub use error::{HandshakeError, ProtocolError, ProxyError, UsageError};
 pub use extension::Extension;
 pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
 pub use message::{Message, MessageKind, Utf8Bytes};
+pub use proxy::Proxy;
 pub use pump::Pump;
 
 /// The README's example, compiled and run as a doctest so it stays true.

@@ -129,7 +129,7 @@ pub enum Event {
 /// Obligations are automatic: Pings are answered, a Close is echoed, and a protocol error
 /// queues a Close frame with its code before the error is reported (RFC 6455 §7.1.7). Errors
 /// are sticky: after one, input is ignored, every call that reports errors repeats it, and
-/// `send_*` returns [`UsageError::Failed`] with it.
+/// `send_*` returns [`UsageError::Failed`](crate::UsageError::Failed) with it.
 pub struct Connection {
     role: Role,
     config: Config,

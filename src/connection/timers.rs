@@ -157,7 +157,7 @@ impl Connection {
     }
 
     /// Tells the connection the time and fires due timers: the close timeout (terminates the
-    /// connection, failing it with [`ProtocolError::CloseTimeout`] if the peer never answered
+    /// connection, failing it with [`ProtocolError::CloseTimeout`](crate::ProtocolError::CloseTimeout) if the peer never answered
     /// our Close), keepalive (queues a Ping, or fails with 1011 when the Pong is late), and
     /// the handshake timeout for a 101 response the peer never read. `now` is monotonic, from
     /// an origin the caller picks; it also starts the timers armed since the last call.

@@ -8,6 +8,7 @@ use crate::connection::Connection;
 use crate::connection::timers::{Timer, TimerTable};
 use crate::entropy::Entropy;
 use crate::error::{HandshakeError, UsageError};
+use crate::proxy::Proxy;
 use crate::pump::Inbox;
 use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
@@ -61,6 +62,8 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     extensions: Vec<String>,
     headers: Vec<(String, String)>,
+    proxy: Option<Proxy>,
+    proxy_from_env: bool,
 }
 
 impl ClientRequest {
@@ -92,6 +95,8 @@ impl ClientRequest {
             protocols: Vec::new(),
             extensions: Vec::new(),
             headers: Vec::new(),
+            proxy: None,
+            proxy_from_env: false,
         })
     }
 
@@ -118,6 +123,37 @@ impl ClientRequest {
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
+    }
+
+    /// Connects through `proxy` (HTTP CONNECT or SOCKS5; see [`crate::proxy`]). For `wss://`
+    /// the TLS session runs inside the tunnel, with the server.
+    ///
+    /// The adapters' connect functions (`sync::connect_with`, `tokio::connect_with` and the
+    /// `connect_tls` variants) honour it; [`ClientHandshake`], which starts once a stream to
+    /// the server exists, ignores it (run a [`proxy::Tunnel`](crate::proxy::Tunnel) first).
+    /// An explicit proxy is used for every host: `NO_PROXY` applies only to
+    /// [`proxy_from_env`](Self::proxy_from_env).
+    #[must_use]
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Whether the adapters' connect functions take the proxy from the environment
+    /// (`wss_proxy` / `https_proxy` / `all_proxy` for `wss://`, `ws_proxy` / `http_proxy` /
+    /// `all_proxy` for `ws://`, minus `NO_PROXY`; see [`Proxy::from_env_with`]) when no
+    /// [`proxy`](Self::proxy) is set. Default `false`: the environment is only read when
+    /// asked. A malformed variable fails the connect with [`UsageError::InvalidProxy`].
+    #[must_use]
+    pub const fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.proxy_from_env = enabled;
+        self
+    }
+
+    /// The explicit proxy, and whether the environment's is wanted.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) const fn proxy_setting(&self) -> (Option<&Proxy>, bool) {
+        (self.proxy.as_ref(), self.proxy_from_env)
     }
 
     /// The host to connect to, without the brackets of an IPv6 literal (`::1`), as the

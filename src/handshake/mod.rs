@@ -27,10 +27,10 @@
 //! [`Connection`]: crate::Connection
 
 mod client;
-mod http;
+pub(crate) mod http;
 mod request;
 mod server;
-mod uri;
+pub(crate) mod uri;
 
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
 pub use request::Request;

@@ -107,7 +107,7 @@ fn all_pct_or(s: &str, allowed: impl Fn(u8) -> bool) -> bool {
 }
 
 /// RFC 3986 §3.2.2: `reg-name = *( unreserved / pct-encoded / sub-delims )` (IPv4 included).
-fn is_reg_name(s: &str) -> bool {
+pub(crate) fn is_reg_name(s: &str) -> bool {
     all_pct_or(s, |b| is_unreserved(b) || is_sub_delim(b))
 }
 

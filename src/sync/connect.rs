@@ -6,11 +6,9 @@ use super::{MaybeTlsStream, WebSocket};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handshake::{ClientRequest, Response};
-use std::io;
-use std::net::TcpStream;
 use std::time::Instant;
 #[cfg(feature = "rustls")]
-use {super::tls::TlsStream, rustls::ClientConfig, std::sync::Arc};
+use {super::tls::TlsStream, rustls::ClientConfig, std::io, std::sync::Arc};
 
 /// Opens a TCP connection to a `ws://` URI (or, with the `rustls` feature, a TLS connection
 /// to a `wss://` URI, trusting the [`webpki-roots`](crate::tls::default_client_config)) and
@@ -19,7 +17,7 @@ use {super::tls::TlsStream, rustls::ClientConfig, std::sync::Arc};
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `rustls` feature),
 /// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
-/// of kind [`InvalidData`](io::ErrorKind::InvalidData)), [`Error::Handshake`] if the server
+/// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Handshake`] if the server
 /// refuses.
 pub fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     connect_with(ClientRequest::new(uri)?, Config::default())
@@ -44,7 +42,7 @@ pub fn connect_with(
             return Err(crate::error::UsageError::InvalidUri(reason).into());
         }
         let start = Instant::now();
-        let stream = connect_tcp(&request)?;
+        let stream = super::proxy::connect_tcp(&request, &config)?;
         client_started(MaybeTlsStream::Plain(stream), request, config, start)
     }
 }
@@ -57,7 +55,7 @@ pub fn connect_with(
 ///
 /// # Errors
 /// As [`connect`]; a TLS failure (e.g. an untrusted certificate) is an
-/// [`Error::Io`] of kind [`InvalidData`](io::ErrorKind::InvalidData) wrapping the
+/// [`Error::Io`] of kind [`InvalidData`](std::io::ErrorKind::InvalidData) wrapping the
 /// [`rustls::Error`].
 ///
 /// # Examples
@@ -84,7 +82,8 @@ pub fn connect_tls(
     } else {
         None
     };
-    let tcp = connect_tcp(&request)?;
+    // Through the proxy, if any: TLS runs inside the tunnel.
+    let tcp = super::proxy::connect_tcp(&request, &config)?;
     let stream = match name {
         Some(name) => {
             let session = rustls::ClientConnection::new(tls, name).map_err(io::Error::other)?;
@@ -95,11 +94,4 @@ pub fn connect_tls(
     // The TLS handshake happens in the first reads of the WebSocket handshake, under its
     // timer.
     client_started(stream, request, config, start)
-}
-
-/// Opens the TCP connection to the request's host and port.
-fn connect_tcp(request: &ClientRequest) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect((request.host(), request.port()))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }

@@ -22,6 +22,8 @@
 mod connect;
 mod driver;
 mod handshake;
+// TCP to the server, or through a proxy (crate::proxy): used by connect.rs.
+mod proxy;
 #[cfg(feature = "rustls")]
 mod tls;
 

@@ -5,10 +5,10 @@
 use super::handshake::client_started;
 use super::{MaybeTlsStream, WebSocket};
 use crate::config::Config;
-use crate::error::{Error, HandshakeError};
+use crate::error::Error;
 use crate::handshake::{ClientRequest, Response};
 use ::tokio::net::TcpStream;
-use ::tokio::time::{Instant, timeout_at};
+use ::tokio::time::Instant;
 #[cfg(feature = "tokio-rustls")]
 use {
     super::tls::{TlsStream, within_handshake_timeout},
@@ -64,7 +64,7 @@ pub async fn connect_with(
 ///
 /// # Errors
 /// As [`connect`](super::connect); a TLS failure (e.g. an untrusted certificate) is an
-/// [`Error::Io`] of kind [`InvalidData`](io::ErrorKind::InvalidData) wrapping the
+/// [`Error::Io`] of kind [`InvalidData`](std::io::ErrorKind::InvalidData) wrapping the
 /// [`rustls::Error`].
 ///
 /// # Examples
@@ -104,20 +104,12 @@ pub async fn connect_tls(
     client_started(stream, request, config, start).await
 }
 
-/// Opens the TCP connection to the request's host and port, by `Config::handshake_timeout`
-/// after `start`.
+/// Opens the TCP connection to the request's host and port, or through its proxy (see
+/// `super::proxy`), by `Config::handshake_timeout` after `start`.
 async fn connect_tcp(
     request: &ClientRequest,
     config: &Config,
     start: Instant,
 ) -> Result<TcpStream, Error> {
-    let connecting = TcpStream::connect((request.host(), request.port()));
-    let stream = match start.checked_add(config.handshake_timeout) {
-        Some(at) => timeout_at(at, connecting)
-            .await
-            .map_err(|_| HandshakeError::Timeout)??,
-        None => connecting.await?,
-    };
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    super::proxy::connect_tcp(request, config, start).await
 }

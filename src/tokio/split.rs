@@ -47,7 +47,8 @@ pub struct ReadHalf<S> {
     shared: Arc<Mutex<Inner<S>>>,
 }
 
-/// The writing half of a split [`WebSocket`]: the `send*` methods, [`close`](Self::close),
+/// The writing half of a split [`WebSocket`]: the `send*` methods (our Close with
+/// [`send_close`](Self::send_close), which does not wait for the peer's),
 /// [`flush`](Self::flush) and a [`Sink`] of messages.
 pub struct WriteHalf<S> {
     shared: Arc<Mutex<Inner<S>>>,
