@@ -191,8 +191,10 @@ impl Inflater {
             self.run(&TAIL, out, limit)?;
         }
         if self.dir.no_context_takeover {
-            // RFC 7692 §7.1.1.1: with no context takeover the sender "MUST start compressing
-            // each new message with an empty LZ77 sliding window", so ours starts empty too.
+            // RFC 7692 §7.1.1.1: "If the "agreed parameters" contain the
+            // "server_no_context_takeover" extension parameter, the server MUST start
+            // compressing each new message with an empty LZ77 sliding window" (§7.1.1.2 says
+            // the same of the client); so the receiving side starts each one empty too.
             self.history.clear();
             self.release(true);
         } else {

@@ -277,10 +277,11 @@ fn parse_params(params: &[Param<'_>], offer: bool) -> Result<Parsed, &'static st
     let mut p = Parsed::default();
     for param in params {
         let value = param.value.as_ref().map(header::Value::as_bytes);
-        // RFC 7692 §5: a server MUST decline an offer (a client MUST fail a response) that
-        // "contains multiple extension parameters with the same name" (the duplicate checks
-        // below), "an extension parameter not defined for use in an offer/response" (the
-        // last arm) or "an extension parameter with an invalid value" (the value checks).
+        // RFC 7692 §5: "A server MUST decline an extension negotiation offer for this
+        // extension if ... The negotiation offer contains an extension parameter not defined
+        // for use in an offer" (the last arm), "an extension parameter with an invalid value"
+        // (the value checks) or "multiple extension parameters with the same name" (the
+        // duplicate checks); a client fails a response on the same three conditions.
         let name = param.name;
         if name.eq_ignore_ascii_case(b"server_no_context_takeover") {
             // RFC 7692 §7.1.1.1: "This extension parameter has no value."
