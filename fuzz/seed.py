@@ -182,6 +182,26 @@ def main():
                 elif kind == "client-handshake":
                     # The target's nonce is "the sample nonce", as in every client vector.
                     add("client_handshake", name, b"\x00" + b"".join(wire))
+                elif kind == "deflate-inflate":
+                    # Control 0: PerMessage, context takeover, 8-bit window, 64-byte limit;
+                    # 0x0f: 15 bits; then a cut seed and the payloads, each length-prefixed.
+                    msgs = b"".join(bytes([min(len(w), 255)]) + w[:255] for w in wire)
+                    add("deflate_inflate", name, b"\x07\x00" + msgs)
+                    add("deflate_inflate", name + "_cut", b"\x47\x05" + msgs)
+                elif kind in ("deflate-server", "deflate-client"):
+                    headers = [v for k, v in block if k == "header"]
+                    add("deflate_negotiation", name, b"\x00" + "\n".join(headers).encode())
+                    add("deflate_negotiation", name + "_narrow", b"\xc9" + "\n".join(headers).encode())
+    # Round trips: plain chat-like text that the target compresses first (control bit 0x80).
+    chat = [
+        b'{"type":"message","room":"general","user":{"id":7,"nick":"ada"},"text":"deploy is green"}',
+        b'{"type":"message","room":"general","user":{"id":8,"nick":"ken"},"text":"thanks, merged"}',
+        b"",
+        b"Hello",
+    ]
+    msgs = b"".join(bytes([len(m)]) + m for m in chat)
+    add("deflate_inflate", "round_trip_chat", b"\x87\x03" + msgs)
+    add("deflate_inflate", "round_trip_chat_no_takeover_retain", b"\x9c\x06" + msgs)
     for name, data in PROXY_SEEDS:
         add("proxy_response", name, data)
     for target, files in sorted(seeds.items()):

@@ -30,6 +30,8 @@
 //! * `std` (default): the blocking adapter (module `sync`), the OS entropy source for client
 //!   masking keys, and `std::error::Error` impls. Without it the crate is the `no_std + alloc`
 //!   core alone.
+//! * `deflate` (default): permessage-deflate (RFC 7692) negotiation and codec (module
+//!   `deflate`), on the pure-Rust zlib-rs; works without `std`.
 //! * `tokio`: the async adapter (module `tokio`).
 //! * `rustls`: `wss://` for the blocking adapter, with rustls on its `ring` provider and the
 //!   Mozilla roots of `webpki-roots` (module `tls`: `sync::connect` then accepts `wss://`;
@@ -52,6 +54,8 @@ pub mod adapters;
 pub mod close;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod entropy;
 pub mod error;
 pub mod extension;
