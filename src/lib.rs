@@ -71,6 +71,9 @@ pub mod sync;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+/// The incremental UTF-8 validator the receive path uses: public for the fuzz targets and the
+/// property tests, not a supported API.
+#[doc(hidden)]
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};

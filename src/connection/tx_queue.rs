@@ -59,7 +59,8 @@ impl TxQueue {
                     // Written out whole (the usual case): emptied where it stands, so the
                     // room ahead stays put. Advancing moved the buffer's start up, and
                     // every few small frames the next write had to move it back
-                    // (`reserve_inner`, 4% of encoding 16 B frames).
+                    // (`reserve_inner`; see benches/README.md, "Constants and the numbers
+                    // behind them").
                     self.tail.clear();
                     left = 0;
                 }
