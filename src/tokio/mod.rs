@@ -100,7 +100,7 @@ pub use split::{ReadHalf, ReuniteError, WriteHalf};
 #[cfg(feature = "tokio-rustls")]
 pub use tls::{TlsStream, accept_tls};
 
-use crate::adapters::{MaybeTls, send_family};
+use crate::adapters::{maybe_tls_stream, send_family};
 use crate::close::CloseCode;
 use crate::config::Config;
 use crate::connection::{Connection, Event, Role};
@@ -117,33 +117,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-/// The TLS half of [`MaybeTlsStream`]: a boxed tokio-rustls stream (the TLS state is large),
-/// or nothing without the `tokio-rustls` feature.
-#[cfg(feature = "tokio-rustls")]
-pub type TlsHalf = Box<TlsStream<TcpStream>>;
-/// The TLS half of [`MaybeTlsStream`]: a boxed tokio-rustls stream (the TLS state is large),
-/// or nothing without the `tokio-rustls` feature.
-#[cfg(not(feature = "tokio-rustls"))]
-pub type TlsHalf = crate::adapters::NoTls;
-
-/// The stream of a connection opened by [`connect`]: TCP for `ws://`, TLS over TCP for
-/// `wss://` (feature `tokio-rustls`).
-pub type MaybeTlsStream = MaybeTls<TcpStream, TlsHalf>;
-
-impl MaybeTlsStream {
-    /// The TCP stream underneath (for its addresses or socket options; reading or writing it
-    /// directly corrupts the connection).
-    #[must_use]
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(tcp) => tcp,
-            #[cfg(feature = "tokio-rustls")]
-            Self::Tls(tls) => tls.get_ref(),
-            #[cfg(not(feature = "tokio-rustls"))]
-            Self::Tls(never) => match *never {},
-        }
-    }
-}
+maybe_tls_stream!(TcpStream, TlsStream<TcpStream>, "tokio-rustls");
 
 // ------------------------------------------------------------------ WebSocket
 
