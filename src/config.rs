@@ -65,6 +65,15 @@ pub struct Config {
     /// `max_frame_size` still apply (raise them to stream without a cap). The adapters'
     /// `recv` returns whole messages only: use `recv_event` in this mode.
     pub streaming_threshold: Option<u64>,
+    /// permessage-deflate (RFC 7692): whether a client offers it and a server accepts it,
+    /// and with which windows, context takeover, level and memory policy. Default: on for
+    /// both roles, as browsers and python-websockets do (see
+    /// [`DeflateConfig`](crate::deflate::DeflateConfig) for each default and why).
+    ///
+    /// Inflated bytes count against `max_message_size` and `max_frame_size` as they are
+    /// produced, so a decompression bomb fails with 1009 at the limit.
+    #[cfg(feature = "deflate")]
+    pub deflate: crate::deflate::DeflateConfig,
 }
 
 impl Default for Config {
@@ -82,6 +91,8 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(20),
             write_buffer_high_water: 1 << 20,
             streaming_threshold: None,
+            #[cfg(feature = "deflate")]
+            deflate: crate::deflate::DeflateConfig::default(),
         }
     }
 }
@@ -126,4 +137,15 @@ setters! {
     write_buffer_high_water: usize;
     /// Sets the `streaming_threshold` field.
     streaming_threshold: Option<u64>;
+}
+
+#[cfg(feature = "deflate")]
+impl Config {
+    /// Sets the `deflate` field (`DeflateConfig::default().enabled(false)` turns
+    /// permessage-deflate off).
+    #[must_use]
+    pub fn deflate(mut self, value: crate::deflate::DeflateConfig) -> Self {
+        self.deflate = value;
+        self
+    }
 }

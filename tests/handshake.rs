@@ -1385,6 +1385,23 @@ fn rfc6455_4_1_unoffered_protocol_fails() {
 #[test]
 fn rfc6455_4_1_unoffered_extension_fails() {
     let mut hs = client("ws://example.com/");
+    let response = response_for(
+        &mut hs,
+        "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n",
+    );
+    assert!(matches!(
+        hs.receive(response.as_bytes()),
+        Err(HandshakeError::InvalidResponse(_))
+    ));
+    // permessage-deflate answered to a client configured not to offer it.
+    let no_deflate =
+        Config::default().deflate(rfc6455::deflate::DeflateConfig::default().enabled(false));
+    let mut hs = ClientHandshake::new(
+        ClientRequest::new("ws://example.com/").unwrap(),
+        no_deflate,
+        fixed_entropy(),
+    )
+    .unwrap();
     let response = response_for(&mut hs, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
     assert!(matches!(
         hs.receive(response.as_bytes()),

@@ -287,6 +287,11 @@ pub struct ClientHandshake {
     expected_accept: String,
     protocols: Vec<String>,
     extension_names: Vec<String>,
+    /// Whether we offered permessage-deflate, and what the server agreed to.
+    #[cfg(feature = "deflate")]
+    deflate_offered: bool,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::deflate::DeflateParams>,
     tx: Vec<u8>,
     sent: usize,
     scanner: HeadScanner,
@@ -379,6 +384,19 @@ impl ClientHandshake {
                 &request.protocols.join(", "),
             );
         }
+        // RFC 7692 §5: offer permessage-deflate as browsers do, unless the request offers
+        // extensions of its own.
+        #[cfg(feature = "deflate")]
+        let deflate_offer = if request.extensions.is_empty() {
+            crate::deflate::client_offer(&config.deflate)
+        } else {
+            None
+        };
+        #[cfg(feature = "deflate")]
+        if let Some(offer) = &deflate_offer {
+            http::write_header(&mut tx, "Sec-WebSocket-Extensions", offer);
+            extension_names.push(crate::deflate::EXTENSION_NAME.into());
+        }
         if !request.extensions.is_empty() {
             http::write_header(
                 &mut tx,
@@ -397,6 +415,10 @@ impl ClientHandshake {
             expected_accept: accept_key(key.as_bytes()),
             protocols: request.protocols,
             extension_names,
+            #[cfg(feature = "deflate")]
+            deflate_offered: deflate_offer.is_some(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             tx,
             sent: 0,
             head: Vec::new(),
@@ -524,6 +546,16 @@ impl ClientHandshake {
             return Err(UsageError::HandshakeState);
         };
         let mut connection = Connection::client(self.config, self.entropy);
+        #[cfg(feature = "deflate")]
+        if let Some(params) = self.deflate {
+            // Installed before the bytes that followed the response are fed to it.
+            let codec = crate::deflate::PerMessageDeflate::new(
+                &params,
+                crate::Role::Client,
+                &connection.config().deflate,
+            );
+            connection = connection.with_extension(Box::new(codec));
+        }
         if !self.leftover.is_empty() {
             // A protocol error in these bytes is sticky inside the connection and reported by
             // its next call, with its Close frame already queued.
@@ -684,6 +716,18 @@ impl ClientHandshake {
                 ));
             }
         }
+        // RFC 7692 §5: "A client MUST _Fail the WebSocket Connection_ if the peer server
+        // accepted an extension negotiation offer for this extension with an extension
+        // negotiation response" it cannot accept (a parameter its offer did not allow, a
+        // duplicate, a value out of range).
+        #[cfg(feature = "deflate")]
+        if self.deflate_offered {
+            self.deflate = crate::deflate::check_response(
+                &self.config.deflate,
+                head.values("sec-websocket-extensions"),
+            )
+            .map_err(HandshakeError::InvalidResponse)?;
+        }
         // RFC 6455 §4.1: "If the response includes a |Sec-WebSocket-Protocol| header field
         // and this header field indicates the use of a subprotocol that was not present in the
         // client's handshake ..., the client MUST _Fail the WebSocket Connection_." §4.3:
@@ -738,11 +782,20 @@ mod tests {
     fn request_bytes() {
         let hs = handshake("ws://example.com:8080/chat?x=1");
         let text = core::str::from_utf8(hs.pending_transmit()).unwrap();
+        // RFC 7692: offered by default, as browsers do (without the `deflate` feature, no
+        // offer).
+        let offer = if cfg!(feature = "deflate") {
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         assert_eq!(
             text,
-            "GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: AQEBAQEBAQEBAQEBAQEBAQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
+            format!(
+                "GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: AQEBAQEBAQEBAQEBAQEBAQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n{offer}\r\n"
+            )
         );
     }
 
