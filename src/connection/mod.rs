@@ -142,6 +142,10 @@ pub struct Connection {
     /// Bytes of the opening handshake's response (a server's 101) not yet written; the
     /// handshake timer bounds them.
     handshake_left: u64,
+    /// With permessage-deflate installed by a handshake: the window bits and "no context
+    /// takeover" of the direction this end compresses (see `send_prepared`).
+    #[cfg(feature = "deflate")]
+    deflate_send: Option<(u8, bool)>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -182,6 +186,8 @@ impl Connection {
             phase: Phase::Open,
             timers,
             handshake_left: 0,
+            #[cfg(feature = "deflate")]
+            deflate_send: None,
             config,
         }
     }

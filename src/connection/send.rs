@@ -354,6 +354,28 @@ impl Connection {
         if self.role == Role::Client {
             return Err(UsageError::PreparedForServerOnly);
         }
+        if self.extension.is_some() {
+            #[cfg(feature = "deflate")]
+            if let (Some((bits, frames)), Some((window, true))) =
+                (&prepared.compressed, self.deflate_send)
+            {
+                // Compressed from an empty window no larger than this connection's: valid
+                // for a connection without context takeover (RFC 7692 §7.1.1.1).
+                if *bits <= window {
+                    self.send.tx.push_chunk(frames.clone());
+                    return Ok(());
+                }
+            }
+            // Encoded for this connection: its compressor's context is its own.
+            let kind = prepared.message.kind();
+            self.send.message(
+                kind,
+                prepared.message.as_bytes(),
+                None,
+                self.extension.as_deref_mut(),
+            );
+            return Ok(());
+        }
         self.send.tx.push_chunk(prepared.frames.clone());
         Ok(())
     }
@@ -451,5 +473,22 @@ impl Connection {
         self.send
             .message(kind, payload, None, self.extension.as_deref_mut());
         Ok(())
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl Connection {
+    /// Installs permessage-deflate with the agreed `params` (what the handshakes do), and
+    /// remembers the direction this end compresses, for messages prepared once for many
+    /// connections (see `send_prepared`).
+    pub(crate) fn with_deflate(
+        mut self,
+        params: &crate::deflate::DeflateParams,
+        config: &crate::deflate::DeflateConfig,
+    ) -> Self {
+        let send = params.send(self.role);
+        self.deflate_send = Some((send.window_bits, send.no_context_takeover));
+        let codec = crate::deflate::PerMessageDeflate::new(params, self.role, config);
+        self.with_extension(Box::new(codec))
     }
 }

@@ -387,6 +387,23 @@ impl Deflater {
         })
     }
 
+    /// A compressor that starts every message from an empty window of `window_bits`: what a
+    /// message prepared once for many connections without context takeover is compressed
+    /// with.
+    pub(crate) fn without_context(window_bits: u8, level: u8) -> Self {
+        Self {
+            dir: Direction {
+                window_bits,
+                no_context_takeover: true,
+            },
+            policy: MemoryPolicy::PerMessage,
+            level: i32::from(level.min(9)),
+            threshold: 0,
+            stream: None,
+            history: History::default(),
+        }
+    }
+
     /// Compresses one whole message, appending its payload (to be sent with RSV1 set on the
     /// first frame) to `out`.
     pub fn compress(&mut self, message: &[u8], out: &mut Vec<u8>) {

@@ -549,12 +549,8 @@ impl ClientHandshake {
         #[cfg(feature = "deflate")]
         if let Some(params) = self.deflate {
             // Installed before the bytes that followed the response are fed to it.
-            let codec = crate::deflate::PerMessageDeflate::new(
-                &params,
-                crate::Role::Client,
-                &connection.config().deflate,
-            );
-            connection = connection.with_extension(Box::new(codec));
+            let deflate = connection.config().deflate.clone();
+            connection = connection.with_deflate(&params, &deflate);
         }
         if !self.leftover.is_empty() {
             // A protocol error in these bytes is sticky inside the connection and reported by

@@ -435,12 +435,7 @@ impl ServerHandshake {
         #[cfg(feature = "deflate")]
         if let Some((params, _)) = deflate {
             // Installed before the bytes that followed the request are fed to it.
-            let codec = crate::deflate::PerMessageDeflate::new(
-                &params,
-                crate::Role::Server,
-                &self.config.deflate,
-            );
-            connection = connection.with_extension(alloc::boxed::Box::new(codec));
+            connection = connection.with_deflate(&params, &self.config.deflate);
         }
         // The 101 must be written by the end of the handshake timeout too.
         connection.queue_handshake_response(&out, self.timers.deadline(Timer::Handshake));
