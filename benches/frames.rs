@@ -468,7 +468,7 @@ fn main() {
 
 // ------------------------------------------------------------------------- interleaved
 
-/// `cargo bench --bench frames -- --interleaved [FILTER]`: the stream workloads again, but the
+/// `cargo bench -p rfc6455-benches --bench frames -- --interleaved [FILTER]`: the stream workloads again, but the
 /// libraries take turns instead of running one after another, and each ratio is taken within
 /// one round, so a host that slows down for a while slows every library alike.
 ///
