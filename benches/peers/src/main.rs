@@ -42,9 +42,9 @@ fn main() -> std::io::Result<()> {
                 "fastwebsockets" => tokio::spawn(fastwebsockets_echo(stream)),
                 // Its echo example runs each connection unconstrained by tokio's
                 // cooperative budget.
-                "tokio-websockets" => tokio::spawn(tokio::task::unconstrained(
-                    tokio_websockets_echo(stream),
-                )),
+                "tokio-websockets" => {
+                    tokio::spawn(tokio::task::unconstrained(tokio_websockets_echo(stream)))
+                }
                 "yawc" => tokio::spawn(yawc_echo(stream)),
                 "sockudo" => tokio::spawn(sockudo_echo(stream)),
                 _ => tokio::spawn(tcp_echo(stream)),
@@ -81,14 +81,13 @@ async fn fastwebsockets_echo(mut stream: TcpStream) {
         let Ok(frame) = ws.read_frame().await else {
             break;
         };
-        match frame.opcode {
+        let data = match frame.opcode {
             fastwebsockets::OpCode::Close => break,
-            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
-                if ws.write_frame(frame).await.is_err() {
-                    break;
-                }
-            }
-            _ => {}
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => true,
+            _ => false,
+        };
+        if data && ws.write_frame(frame).await.is_err() {
+            break;
         }
     }
 }
@@ -119,19 +118,19 @@ async fn yawc_echo(mut stream: TcpStream) {
     if upgrade_by_hand(&mut stream).await.is_err() {
         return;
     }
-    let Ok(mut ws) = yawc::WebSocket::from_stream(stream, yawc::Role::Server, yawc::Options::default())
+    let Ok(mut ws) =
+        yawc::WebSocket::from_stream(stream, yawc::Role::Server, yawc::Options::default())
     else {
         return;
     };
     while let Some(frame) = ws.next().await {
-        match frame.opcode() {
-            yawc::OpCode::Text | yawc::OpCode::Binary => {
-                if ws.send(frame).await.is_err() {
-                    break;
-                }
-            }
+        let data = match frame.opcode() {
+            yawc::OpCode::Text | yawc::OpCode::Binary => true,
             yawc::OpCode::Close => break,
-            _ => {}
+            _ => false,
+        };
+        if data && ws.send(frame).await.is_err() {
+            break;
         }
     }
 }
@@ -161,14 +160,13 @@ async fn sockudo_echo(mut stream: TcpStream) {
     let mut ws = sockudo_ws::WebSocketStream::server(stream, sockudo_ws::Config::default());
     while let Some(Ok(msg)) = ws.next().await {
         use sockudo_ws::protocol::Message;
-        match msg {
-            Message::Text(_) | Message::Binary(_) => {
-                if ws.send(msg).await.is_err() {
-                    break;
-                }
-            }
+        let data = match msg {
+            Message::Text(_) | Message::Binary(_) => true,
             Message::Close(_) => break,
-            _ => {}
+            _ => false,
+        };
+        if data && ws.send(msg).await.is_err() {
+            break;
         }
     }
 }
