@@ -22,6 +22,8 @@
 //! * `--accept N` measures the accept rate instead: N new connections, each a TCP connect
 //!   and the opening handshake, then dropped, `--parallel P` (default 16) at a time; reports
 //!   connections per second and the server's CPU time per connection.
+//! * `--deflate`: offer permessage-deflate (RFC 7692). Off by default, so that the echo
+//!   benchmark compares like with like: none of the peer servers in `benches/peers` takes it.
 //! * `--sources K` spreads the client sockets over the source addresses 127.0.0.1 ..
 //!   127.0.0.K, so that many connections (or many short ones, which leave ports in
 //!   TIME_WAIT) do not run out of ephemeral ports.
@@ -53,6 +55,7 @@ struct Args {
     accept: Option<usize>,
     parallel: usize,
     sources: usize,
+    deflate: bool,
     label: String,
 }
 
@@ -71,6 +74,7 @@ fn parse_args() -> Args {
         accept: None,
         parallel: 16,
         sources: 1,
+        deflate: false,
         label: "server".into(),
     };
     let mut it = std::env::args().skip(1);
@@ -101,6 +105,7 @@ fn parse_args() -> Args {
             "--accept" => a.accept = Some(num(value())),
             "--parallel" => a.parallel = num(value()).max(1),
             "--sources" => a.sources = num(value()).clamp(1, 254),
+            "--deflate" => a.deflate = true,
             "--label" => a.label = value(),
             "-h" | "--help" => {
                 println!("see the doc comment at the top of examples/load.rs");
@@ -135,6 +140,20 @@ async fn connect(server: SocketAddr, i: usize, sources: usize) -> std::io::Resul
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// The client's configuration: permessage-deflate offered only when asked for.
+fn client_config(deflate: bool) -> rfc6455::Config {
+    #[cfg(feature = "deflate")]
+    {
+        rfc6455::Config::default()
+            .deflate(rfc6455::deflate::DeflateConfig::default().enabled(deflate))
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        assert!(!deflate, "--deflate needs the `deflate` feature");
+        rfc6455::Config::default()
+    }
 }
 
 /// The server's CPU time so far: the sum of its threads' on-CPU time from
@@ -200,13 +219,19 @@ enum Conn {
 
 impl Conn {
     /// Connection `i` (which picks its source address) to the server at `url`.
-    async fn open(url: &str, raw: bool, sources: usize, i: usize) -> std::io::Result<Conn> {
+    async fn open(
+        url: &str,
+        raw: bool,
+        deflate: bool,
+        sources: usize,
+        i: usize,
+    ) -> std::io::Result<Conn> {
         let stream = connect(server_addr(url), i, sources).await?;
         if raw {
             return Ok(Conn::Raw(stream));
         }
         let request = rfc6455::ClientRequest::new(url).map_err(std::io::Error::other)?;
-        let (ws, _) = rfc6455::tokio::client(stream, request, rfc6455::Config::default())
+        let (ws, _) = rfc6455::tokio::client(stream, request, client_config(deflate))
             .await
             .map_err(std::io::Error::other)?;
         Ok(Conn::Ws(Box::new(ws)))
@@ -304,7 +329,7 @@ async fn echo(args: Args) {
     for i in 0..args.conns {
         let (args, message, barrier) = (Arc::clone(&args), message.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
-            let conn = Conn::open(&args.url, args.raw, args.sources, i)
+            let conn = Conn::open(&args.url, args.raw, args.deflate, args.sources, i)
                 .await
                 .expect("connect");
             let conn = conn.echo(args.warmup, args.window, &message).await;
@@ -353,12 +378,13 @@ async fn echo(args: Args) {
         }
     );
     println!(
-        "RESULT label={} conns={} msgs={} size={} window={} kind={kind} secs={:.4} msgs_per_s={:.1} server_cpu_s={} cpu_us_per_msg={}",
+        "RESULT label={} conns={} msgs={} size={} window={} kind={kind} deflate={} secs={:.4} msgs_per_s={:.1} server_cpu_s={} cpu_us_per_msg={}",
         args.label,
         args.conns,
         args.msgs,
         args.size,
         args.window,
+        u8::from(args.deflate),
         secs,
         rate,
         cpu.map_or("NA".into(), |c| format!("{c:.3}")),
@@ -376,7 +402,7 @@ async fn accept(args: &Args, n: usize) {
     let mut workers = Vec::new();
     for _ in 0..args.parallel.min(n.max(1)) {
         let next = Arc::clone(&next);
-        let (url, raw, sources) = (args_url.clone(), args.raw, args.sources);
+        let (url, raw, deflate, sources) = (args_url.clone(), args.raw, args.deflate, args.sources);
         workers.push(tokio::spawn(async move {
             let server = server_addr(&url);
             loop {
@@ -387,10 +413,9 @@ async fn accept(args: &Args, n: usize) {
                 let stream = connect(server, i, sources).await.expect("connect");
                 if !raw {
                     let request = rfc6455::ClientRequest::new(&url).expect("url");
-                    let (ws, _) =
-                        rfc6455::tokio::client(stream, request, rfc6455::Config::default())
-                            .await
-                            .expect("handshake");
+                    let (ws, _) = rfc6455::tokio::client(stream, request, client_config(deflate))
+                        .await
+                        .expect("handshake");
                     drop(ws);
                 }
             }
@@ -431,9 +456,12 @@ async fn idle(args: &Args, n: usize) {
     for start in (0..n).step_by(200) {
         let mut opened = Vec::new();
         for i in start..n.min(start + 200) {
-            let (url, raw, sources) = (args.url.clone(), args.raw, args.sources);
+            let (url, raw, deflate, sources) =
+                (args.url.clone(), args.raw, args.deflate, args.sources);
             opened.push(tokio::spawn(async move {
-                Conn::open(&url, raw, sources, i).await.expect("connect")
+                Conn::open(&url, raw, deflate, sources, i)
+                    .await
+                    .expect("connect")
             }));
         }
         for t in opened {

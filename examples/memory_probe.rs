@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --features tokio --example memory_probe -- server [ADDR]
-//! cargo run --release --features tokio --example memory_probe -- idle ADDR N[,N2,...] [SOURCES]
+//! cargo run --release --features tokio --example memory_probe -- idle ADDR N[,N2,...] [SOURCES [deflate]]
 //! cargo run --release --features tokio --example memory_probe -- slow ADDR N BYTES
 //! ```
 //!
@@ -14,7 +14,8 @@
 //!   for a line on standard input before opening more, up to N2 in all, and so on. The
 //!   client sockets are bound in turn to the source addresses 127.0.0.1 .. 127.0.0.SOURCES
 //!   (one by default), so that tens of thousands of connections to one server port do not
-//!   run out of ephemeral ports.
+//!   run out of ephemeral ports. The clients offer permessage-deflate only with `deflate`
+//!   (the server accepts it when offered).
 //! * `slow`: opens N connections over raw TCP, sends the handshake and the header of a masked
 //!   binary frame declaring 16 MiB (the default `max_frame_size`, so it is accepted), then
 //!   BYTES of its payload, then one more byte per second per connection; prints `ready N`
@@ -75,7 +76,25 @@ mod probe {
         socket.connect(server).await
     }
 
-    pub async fn idle(addr: &str, stages: &[usize], sources: usize) -> Result<(), rfc6455::Error> {
+    /// The clients' configuration: permessage-deflate offered only when asked for.
+    fn client_config(deflate: bool) -> Config {
+        #[cfg(feature = "deflate")]
+        {
+            Config::default().deflate(rfc6455::deflate::DeflateConfig::default().enabled(deflate))
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            assert!(!deflate, "deflate needs the `deflate` feature");
+            Config::default()
+        }
+    }
+
+    pub async fn idle(
+        addr: &str,
+        stages: &[usize],
+        sources: usize,
+        deflate: bool,
+    ) -> Result<(), rfc6455::Error> {
         let gate = Arc::new(Semaphore::new(PARALLEL));
         let mut sockets = Vec::with_capacity(stages.iter().copied().max().unwrap_or(0));
         let mut control = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -94,7 +113,7 @@ mod probe {
                 tasks.push(tokio::spawn(async move {
                     let stream = connect_from(&addr, i, sources).await?;
                     let request = ClientRequest::new(&format!("ws://{addr}/"))?;
-                    let (socket, _) = ws::client(stream, request, Config::default()).await?;
+                    let (socket, _) = ws::client(stream, request, client_config(deflate)).await?;
                     drop(permit);
                     Ok::<_, rfc6455::Error>(socket)
                 }));
@@ -192,7 +211,12 @@ fn main() {
                     .map(|n| n.trim().parse().unwrap_or_else(|_| usage()))
                     .collect();
                 let sources = arg(3).map_or(1, |_| number(3)).clamp(1, 254);
-                probe::idle(arg(1).unwrap_or_else(|| usage()), &stages, sources).await?;
+                let deflate = match arg(4) {
+                    None | Some("plain") => false,
+                    Some("deflate") => true,
+                    Some(_) => usage(),
+                };
+                probe::idle(arg(1).unwrap_or_else(|| usage()), &stages, sources, deflate).await?;
             }
             Some("slow") => {
                 probe::slow(arg(1).unwrap_or_else(|| usage()), number(2), number(3)).await?;
@@ -210,7 +234,8 @@ fn main() {
 #[cfg(feature = "tokio")]
 fn usage() -> ! {
     eprintln!(
-        "usage: memory_probe server [ADDR] | idle ADDR N[,N2,...] [SOURCES] | slow ADDR N BYTES"
+        "usage: memory_probe server [ADDR] | idle ADDR N[,N2,...] [SOURCES [plain|deflate]] \
+         | slow ADDR N BYTES"
     );
     std::process::exit(2);
 }

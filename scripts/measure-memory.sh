@@ -4,7 +4,8 @@
 #
 #   1. idle: WebSocket connections, handshake done, nothing sent, opened in stages
 #      (IDLE_STAGES, default "1000 5000 19000" connections in all); the server's memory is
-#      read at each stage;
+#      read at each stage; then again with permessage-deflate negotiated on every connection
+#      (`idle+deflate`; DEFLATE=0 skips it);
 #   2. slow: SLOW_CONNS (default 1000) connections, each mid-way through a frame declaring
 #      16 MiB: the header and SLOW_BYTES (default 1024) payload bytes, then 1 byte per second.
 #
@@ -25,6 +26,7 @@ SLOW_CONNS=${SLOW_CONNS:-1000}
 SLOW_BYTES=${SLOW_BYTES:-1024}
 SETTLE_SECONDS=${SETTLE_SECONDS:-5}
 SOURCES=${SOURCES:-16}
+DEFLATE=${DEFLATE:-1}
 
 largest=$SLOW_CONNS
 for n in $IDLE_STAGES; do [ "$n" -gt "$largest" ] && largest=$n; done
@@ -80,20 +82,22 @@ start_server() { # sets $server and $addr
 report() { # NAME N BEFORE_KIB AFTER_KIB CLIENT_PID
   local name=$1 n=$2 before=$3 after=$4 client=$5
   local per=$(( (after - before) * 1024 / n ))
-  printf '%-5s %6d connections: server VmRSS %7d KiB -> %7d KiB (+%d KiB), %6d bytes per connection; client VmRSS %d KiB\n' \
+  printf '%-12s %6d connections: server VmRSS %7d KiB -> %7d KiB (+%d KiB), %6d bytes per connection; client VmRSS %d KiB\n' \
     "$name" "$n" "$before" "$after" "$(( after - before ))" "$per" "$(rss_kib "$client")"
   echo "RESULT case=$name conns=$n server_rss_before_kib=$before server_rss_after_kib=$after bytes_per_conn=$per"
 }
 
 # idle: one server; one client that opens the stages one after another, told to go on
 # through a FIFO on its standard input.
-measure_idle() {
+measure_idle() { # NAME plain|deflate
+  local name=$1 mode=$2
   local stages=($IDLE_STAGES)
   start_server
   local before
   before=$(rss_kib "$server")
+  rm -f "$work/control" "$work/client.out"
   mkfifo "$work/control"
-  "$probe" idle "$addr" "$(IFS=,; echo "${stages[*]}")" "$SOURCES" \
+  "$probe" idle "$addr" "$(IFS=,; echo "${stages[*]}")" "$SOURCES" "$mode" \
     <"$work/control" >"$work/client.out" 2>&1 &
   local client=$!
   pids+=("$client")
@@ -101,7 +105,7 @@ measure_idle() {
   for n in "${stages[@]}"; do
     wait_for "$work/client.out" "^ready $n\$" 900 >/dev/null
     sleep "$SETTLE_SECONDS"
-    report idle "$n" "$before" "$(rss_kib "$server")" "$client"
+    report "$name" "$n" "$before" "$(rss_kib "$server")" "$client"
     echo go >&7
   done
   exec 7>&-
@@ -124,5 +128,6 @@ measure_slow() {
 }
 
 echo "==> tokio echo server, memory per connection (ulimit -n $(ulimit -n), $SOURCES source addresses)"
-measure_idle
+measure_idle idle plain
+if [ "$DEFLATE" != 0 ]; then measure_idle idle+deflate deflate; fi
 if [ "$SLOW_CONNS" -gt 0 ]; then measure_slow; fi
