@@ -113,7 +113,7 @@ for round in $(seq "$ROUNDS"); do
       # shellcheck disable=SC2046
       line=$("$load_bin" $(raw_flag "$s") "${kind_flag[@]}" --url "ws://127.0.0.1:$port/" \
         --conns "$conns" --msgs "$msgs" --size "$bytes" --window "$window" --warmup "$warmup" \
-        --pid "$server_pid" --label "$s" | tee /dev/stderr | grep '^RESULT')
+        --pid "$server_pid" --label "$s" | tee -a /dev/stderr | grep '^RESULT')
       echo "$w $line" >>"$results"
       stop_server
     done
@@ -126,7 +126,7 @@ for round in $(seq "$ROUNDS"); do
       # shellcheck disable=SC2046
       line=$("$load_bin" $(raw_flag "$s") --url "ws://127.0.0.1:$port/" --accept "$n" \
         --parallel "$ACCEPT_PARALLEL" --sources "$SOURCES" --pid "$server_pid" --label "$s" \
-        | tee /dev/stderr | grep '^RESULT')
+        | tee -a /dev/stderr | grep '^RESULT')
       echo "accept $line" >>"$results"
       stop_server
     done
@@ -140,7 +140,7 @@ if [ "$IDLE" -gt 0 ]; then
     start_server "$s" "$port"
     # shellcheck disable=SC2046
     line=$("$load_bin" $(raw_flag "$s") --url "ws://127.0.0.1:$port/" --idle "$IDLE" \
-      --sources "$SOURCES" --pid "$server_pid" --label "$s" | tee /dev/stderr | grep '^RESULT')
+      --sources "$SOURCES" --pid "$server_pid" --label "$s" | tee -a /dev/stderr | grep '^RESULT')
     echo "idle $line" >>"$results"
     stop_server
   done
