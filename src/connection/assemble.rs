@@ -135,6 +135,8 @@ pub(super) struct Assembler {
     /// A protocol error found behind events the application has not taken yet: parsing has
     /// stopped there, and the connection fails once those events are taken.
     pub(super) failure: Option<ProtocolError>,
+    /// The extension decoded a message since the connection last looked.
+    pub(super) decoded: bool,
 }
 
 impl MessageKind {
@@ -163,6 +165,7 @@ impl Assembler {
             utf8: Utf8Validator::new(),
             close_seen: false,
             failure: None,
+            decoded: false,
         }
     }
 
@@ -578,6 +581,7 @@ impl Assembler {
         if kind == MessageKind::Text {
             text_end(&mut self.utf8)?;
         }
+        self.decoded |= rsv != 0;
         if streamed {
             return Ok(self.emit(chunk(kind, Bytes::from(buf), true)));
         }

@@ -308,6 +308,14 @@ impl Connection {
     /// Runs the assembler until it needs more input or enough events wait, keeping the
     /// obligations that events bring as they are parsed.
     fn process(&mut self) {
+        self.parse();
+        if self.asm.decoded {
+            self.asm.decoded = false;
+            self.extension_used();
+        }
+    }
+
+    fn parse(&mut self) {
         while self.asm.parsing() {
             match self.asm.run(&mut self.recv, self.extension.as_deref_mut()) {
                 Ok(Step::Progress) => return,
@@ -330,6 +338,14 @@ impl Connection {
                 Ok(Step::NeedMore) => return self.need_more(),
                 Err(error) => return self.parse_failed(error),
             }
+        }
+    }
+
+    /// After the extension handled a message: while it holds state it can rebuild, it is
+    /// released once the connection has been idle as long as the extension asks.
+    pub(super) fn extension_used(&mut self) {
+        if let Some(after) = self.extension.as_ref().and_then(|e| e.release_after()) {
+            self.timers.arm(Timer::Release, after);
         }
     }
 

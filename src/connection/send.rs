@@ -81,13 +81,14 @@ impl Sender {
     }
 
     /// A whole message; `shared` is `payload` as a handle a server may queue by reference.
+    /// Returns whether the extension encoded it.
     pub(super) fn message(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
         shared: Option<&Bytes>,
         ext: Option<&mut (dyn Extension + 'static)>,
-    ) {
+    ) -> bool {
         let rsv = match ext {
             Some(ext) => {
                 self.encoded.clear();
@@ -99,14 +100,15 @@ impl Sender {
             let encoded = core::mem::take(&mut self.encoded);
             self.frames(kind, rsv, &encoded, None);
             self.encoded = encoded;
-            return;
+            return true;
         }
         if shared.is_none() && payload.len() as u64 <= self.max_frame {
             // One frame, copied in: most messages, without the fragmenting machinery.
             self.write(whole_message_header(kind), payload);
-            return;
+            return false;
         }
         self.frames(kind, 0, payload, shared);
+        false
     }
 
     /// A server's whole message queued by reference: one that goes out as one frame, as it
@@ -116,11 +118,12 @@ impl Sender {
         kind: MessageKind,
         bytes: Bytes,
         ext: Option<&mut (dyn Extension + 'static)>,
-    ) {
+    ) -> bool {
         if ext.is_some() || bytes.len() as u64 > self.max_frame {
             return self.message(kind, &bytes, Some(&bytes), ext);
         }
         self.tx.push_shared_frame(whole_message_header(kind), bytes);
+        false
     }
 
     /// `payload` as one message of frames of at most `max_frame` bytes, the first carrying
@@ -333,8 +336,12 @@ impl Connection {
         if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN {
             self.check_send()?;
             self.send.check_message()?;
-            self.send
-                .shared_message(kind, bytes, self.extension.as_deref_mut());
+            if self
+                .send
+                .shared_message(kind, bytes, self.extension.as_deref_mut())
+            {
+                self.extension_used();
+            }
             Ok(())
         } else {
             self.send_data(kind, &bytes)
@@ -368,12 +375,14 @@ impl Connection {
             }
             // Encoded for this connection: its compressor's context is its own.
             let kind = prepared.message.kind();
-            self.send.message(
+            if self.send.message(
                 kind,
                 prepared.message.as_bytes(),
                 None,
                 self.extension.as_deref_mut(),
-            );
+            ) {
+                self.extension_used();
+            }
             return Ok(());
         }
         self.send.tx.push_chunk(prepared.frames.clone());
@@ -470,8 +479,12 @@ impl Connection {
     ) -> Result<(), UsageError> {
         self.check_send()?;
         self.send.check_message()?;
-        self.send
-            .message(kind, payload, None, self.extension.as_deref_mut());
+        if self
+            .send
+            .message(kind, payload, None, self.extension.as_deref_mut())
+        {
+            self.extension_used();
+        }
         Ok(())
     }
 }
