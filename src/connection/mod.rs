@@ -26,6 +26,7 @@
 //! `connection/timers.rs`.
 
 mod assemble;
+mod control;
 mod phase;
 mod pieces;
 mod recv_buf;
