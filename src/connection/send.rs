@@ -491,10 +491,30 @@ impl Connection {
 
 #[cfg(feature = "deflate")]
 impl Connection {
-    /// Installs permessage-deflate with the agreed `params` (what the handshakes do), and
-    /// remembers the direction this end compresses, for messages prepared once for many
-    /// connections (see `send_prepared`).
-    pub(crate) fn with_deflate(
+    /// Installs permessage-deflate with the agreed `params`, as the handshakes do: for a
+    /// connection whose handshake happened elsewhere (an HTTP server's upgrade), after
+    /// [`accept_offer`](crate::deflate::accept_offer) or
+    /// [`check_response`](crate::deflate::check_response). Unlike installing a
+    /// [`PerMessageDeflate`](crate::deflate::PerMessageDeflate) with
+    /// [`with_extension`](Self::with_extension), it also lets
+    /// [`send_prepared`](Self::send_prepared) send a message compressed once for many
+    /// connections when this one has no context takeover.
+    ///
+    /// ```
+    /// use rfc6455::deflate::{DeflateConfig, accept_offer};
+    /// use rfc6455::{Config, Connection};
+    ///
+    /// let config = Config::default();
+    /// // The request's Sec-WebSocket-Extensions values, as the HTTP server parsed them.
+    /// let offers = ["permessage-deflate; client_max_window_bits"];
+    /// let (params, response_header) = accept_offer(&config.deflate, offers).unwrap();
+    /// assert!(response_header.starts_with("permessage-deflate"));
+    /// let deflate = config.deflate.clone();
+    /// let conn = Connection::server(config).with_deflate(&params, &deflate);
+    /// # let _ = conn;
+    /// ```
+    #[must_use]
+    pub fn with_deflate(
         mut self,
         params: &crate::deflate::DeflateParams,
         config: &crate::deflate::DeflateConfig,
