@@ -469,8 +469,8 @@ impl ClientHandshake {
     /// # Errors
     /// The sticky [`HandshakeError`]: [`UnexpectedStatus`](HandshakeError::UnexpectedStatus)
     /// for a status other than 101, once its body is read ([`response`](Self::response) has
-    /// the details), [`InvalidResponse`](HandshakeError::InvalidResponse) for a 101 that breaks RFC 6455
-    /// §4.1, [`HeadTooLarge`](HandshakeError::HeadTooLarge) /
+    /// the details), [`InvalidResponse`](HandshakeError::InvalidResponse) for a 101 that
+    /// breaks RFC 6455 §4.1, [`HeadTooLarge`](HandshakeError::HeadTooLarge) /
     /// [`TooManyHeaders`](HandshakeError::TooManyHeaders), or an earlier
     /// [`Timeout`](HandshakeError::Timeout).
     pub fn receive(&mut self, data: &[u8]) -> Result<(), HandshakeError> {
