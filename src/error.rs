@@ -317,8 +317,8 @@ pub enum Error {
     /// [`HandshakeError::UnexpectedStatus`]): its status, headers (`WWW-Authenticate`,
     /// `Location`, `Retry-After`, ...) and the start of its body, at most
     /// [`MAX_REJECTION_BODY`](crate::handshake::MAX_REJECTION_BODY) (4 KiB), see
-    /// [`Response::body`](crate::handshake::Response::body). Boxed: the response is large and
-    /// rare, `Error` stays two words.
+    /// [`Response::body`](crate::handshake::Response::body). Boxed: the response (120 bytes
+    /// and its allocations) is rare, and `Error` stays within its 32 bytes.
     ///
     /// (A server that rejects a request itself reports
     /// [`HandshakeError::Rejected`] instead.)
