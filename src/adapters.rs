@@ -1,7 +1,22 @@
 //! What the two adapters share, written once: the stream that is TLS or not, and the send
 //! family of methods (each adapter supplies the one method they all go through).
 
+use crate::error::{Error, HandshakeError};
+use crate::handshake::ClientHandshake;
 use std::io::{self, IoSlice, Read, Write};
+
+/// What a client handshake that ended without completing reports: a rejection with the
+/// server's response (status, headers, body), or the handshake's error.
+pub(crate) fn client_handshake_failed(mut hs: ClientHandshake) -> Error {
+    match hs.error() {
+        Some(HandshakeError::UnexpectedStatus(status)) => hs.take_response().map_or_else(
+            || HandshakeError::UnexpectedStatus(status).into(),
+            |response| Error::Rejected(Box::new(response)),
+        ),
+        Some(e) => e.into(),
+        None => HandshakeError::Timeout.into(),
+    }
+}
 
 /// A `ws://` stream or a `wss://` one: what `connect` returns in both adapters, as
 /// `sync::MaybeTlsStream` and `tokio::MaybeTlsStream`.

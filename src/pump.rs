@@ -132,9 +132,10 @@ impl Pump for Connection {
     }
 }
 
-/// The pump verbs of the two handshake types, which share their shape.
+/// The pump verbs of the two handshake types, which share their shape (`$transport_failed`:
+/// what an I/O error settles, see [`Pump::transport_failed`]).
 macro_rules! handshake_pump {
-    ($type:ty) => {
+    ($type:ty, $transport_failed:expr) => {
         impl Pump for $type {
             type Error = HandshakeError;
 
@@ -160,7 +161,7 @@ macro_rules! handshake_pump {
                 result
             }
             fn transport_failed(&mut self) -> bool {
-                false
+                $transport_failed(self)
             }
             fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
                 core::iter::once(Self::pending_transmit(self)).filter(|c| !c.is_empty())
@@ -172,8 +173,9 @@ macro_rules! handshake_pump {
     };
 }
 
-handshake_pump!(ClientHandshake);
-handshake_pump!(ServerHandshake);
+// A client reading a rejection's body ends it on an I/O error (the status is the answer).
+handshake_pump!(ClientHandshake, ClientHandshake::transport_failed);
+handshake_pump!(ServerHandshake, |_: &mut ServerHandshake| false);
 
 /// Where a handshake's reads land before they are scanned: a few KiB, allocated when a read
 /// is first offered and dropped with the handshake. The head itself is capped by

@@ -1333,11 +1333,12 @@ fn rfc6455_4_1_non_101_surfaces_status_and_headers() {
 
     let mut hs = client("ws://example.com/");
     let _ = sent_request(&mut hs);
-    let response = "HTTP/1.1 302 Found\r\nLocation: ws://other.example/\r\n\r\n";
-    assert_eq!(
-        hs.receive(response.as_bytes()),
-        Err(HandshakeError::UnexpectedStatus(302))
-    );
+    // No Content-Length: the body ends when the server closes (RFC 9112 §6.3).
+    let response = "HTTP/1.1 302 Found\r\nLocation: ws://other.example/\r\n\r\nmoved";
+    assert_eq!(hs.receive(response.as_bytes()), Ok(()));
+    assert_eq!(hs.receive_eof(), Err(HandshakeError::UnexpectedStatus(302)));
+    assert_eq!(hs.response().unwrap().body(), b"moved");
+    assert!(hs.response().unwrap().body_complete());
     assert_eq!(
         hs.response().unwrap().header("location"),
         Some("ws://other.example/")

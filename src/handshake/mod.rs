@@ -23,15 +23,21 @@
 //!   so that the adapter tells the time at once and the clock starts.
 //! * Headers the handshake writes itself cannot be set by the caller:
 //!   [`CLIENT_OWNED_HEADERS`], [`ACCEPT_OWNED_HEADERS`], [`REJECT_OWNED_HEADERS`].
+//! * A client that gets a status other than 101 reads the body that follows, at most
+//!   [`MAX_REJECTION_BODY`] (4 KiB) of it, framed per RFC 9112 §6.3 (`Content-Length`,
+//!   chunked, or until the server closes), within the handshake timeout; then the handshake
+//!   fails with the status and [`Response::body`] holds what was read.
 //!
 //! [`Connection`]: crate::Connection
 
+mod body;
 mod client;
 pub(crate) mod http;
 mod request;
 mod server;
 pub(crate) mod uri;
 
+pub use body::MAX_REJECTION_BODY;
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
 pub use request::Request;
 pub use server::{

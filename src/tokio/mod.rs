@@ -17,6 +17,9 @@
 //! Like the blocking adapter this is a loop that pumps the sans-IO [`Connection`]; every
 //! protocol decision (Pong replies, Close echoes, failure codes, timers) is the core's.
 //!
+//! [`reconnect::Client`] is a client that reconnects by itself, with backoff, an outbox and
+//! connection-state updates.
+//!
 //! `wss://` needs the `tokio-rustls` feature: [`connect`] then speaks TLS (see
 //! [`crate::tls`]), and `connect_tls` / `accept_tls` take the caller's rustls configs.
 //!
@@ -88,6 +91,7 @@ mod driver;
 mod handshake;
 // TCP to the server, or through a proxy (crate::proxy): used by connect.rs.
 mod proxy;
+pub mod reconnect;
 mod split;
 #[cfg(feature = "tokio-rustls")]
 mod tls;
