@@ -63,7 +63,8 @@ pub struct Config {
     /// declares more than this, or once its fragments add up to more. Text chunks are cut at
     /// code point boundaries and checked as they arrive; `max_message_size` and
     /// `max_frame_size` still apply (raise them to stream without a cap). The adapters'
-    /// `recv` returns whole messages only: use `recv_event` in this mode.
+    /// `recv` returns whole messages only, and fails with `UsageError::StreamedMessage` at a
+    /// chunk rather than drop it: use `recv_event` in this mode.
     pub streaming_threshold: Option<u64>,
     /// permessage-deflate (RFC 7692): whether a client offers it and a server accepts it,
     /// and with which windows, context takeover, level and memory policy. Default: on for

@@ -171,6 +171,11 @@ pub enum UsageError {
     /// The handshake has not reached the state this call needs.
     #[error("handshake is not at the right stage for this call")]
     HandshakeState,
+    /// A message over `Config::streaming_threshold` arrived in chunks, which a call that
+    /// returns whole messages (`recv`, the `Stream` impl) cannot hand over: read with
+    /// `recv_event` when streaming is on.
+    #[error("a message arrived in chunks (streaming_threshold): read it with recv_event")]
+    StreamedMessage,
     /// A proxy URL or setting the client cannot use (see [`crate::proxy`]).
     #[error("invalid proxy: {0}")]
     InvalidProxy(&'static str),

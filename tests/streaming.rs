@@ -188,3 +188,52 @@ proptest! {
         }
     }
 }
+
+/// An in-memory transport: reads from `input`, collects writes.
+struct Memory {
+    input: std::io::Cursor<Vec<u8>>,
+    output: Vec<u8>,
+}
+
+impl std::io::Read for Memory {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl std::io::Write for Memory {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn recv_refuses_a_streamed_message_instead_of_dropping_it_and_recv_event_reads_it() {
+    use rfc6455::sync::{NoTimeouts, WebSocket};
+    let text = mixed_text(5_000);
+    let wire = to_server(true, op::TEXT, text.as_bytes());
+    let memory = || Memory {
+        input: std::io::Cursor::new(wire.clone()),
+        output: Vec::new(),
+    };
+    let mut ws = WebSocket::from_connection(NoTimeouts(memory()), server(streaming(1024)));
+    assert!(matches!(
+        ws.recv(),
+        Err(rfc6455::Error::Usage(rfc6455::UsageError::StreamedMessage))
+    ));
+    let mut ws = WebSocket::from_connection(NoTimeouts(memory()), server(streaming(1024)));
+    let mut events = Vec::new();
+    while let Ok(Some(event)) = ws.recv_event() {
+        let last = matches!(event, Event::Chunk { fin: true, .. });
+        events.push(event);
+        if last {
+            break;
+        }
+    }
+    let (_, bytes) = reassemble(&events);
+    assert_eq!(bytes, text.as_bytes());
+}

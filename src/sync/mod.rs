@@ -226,6 +226,9 @@ impl<S: Transport> WebSocket<S> {
         loop {
             match self.recv_event()? {
                 Some(Event::Message(message)) => return Ok(Some(message)),
+                // A streamed message cannot be returned as one `Message`: dropping its
+                // chunks would lose data, so say so instead.
+                Some(Event::Chunk { .. }) => return Err(UsageError::StreamedMessage.into()),
                 Some(_) => {}
                 None => return Ok(None),
             }

@@ -380,6 +380,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         loop {
             match ready!(self.poll_recv_event(cx)) {
                 Ok(Some(Event::Message(message))) => return Poll::Ready(Ok(Some(message))),
+                // A streamed message cannot be returned as one `Message`: dropping its
+                // chunks would lose data, so say so instead.
+                Ok(Some(Event::Chunk { .. })) => {
+                    return Poll::Ready(Err(UsageError::StreamedMessage.into()));
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => return Poll::Ready(Ok(None)),
                 Err(e) => return Poll::Ready(Err(e)),
