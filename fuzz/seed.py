@@ -142,6 +142,39 @@ PROXY_SEEDS = [
 ]
 
 
+# uri: the URI string itself; client_request: the URI, then NUL-separated fields starting with
+# P (subprotocol), E (extension offer) or H (header "name:value"). Written here: RFC 6455 §3
+# URIs valid and not, IPv6 literals, default and explicit ports, percent-encoding.
+URI_SEEDS = [
+    ("plain", b"ws://example.com"),
+    ("path_query", b"WSS://Example.com:8443/chat?x=1&y=%20"),
+    ("ipv6_port_query", b"ws://[::1]:9001?q"),
+    ("ipv6_full", b"wss://[2001:db8::8a2e:370:7334]/a/b"),
+    ("ipv4_empty_port", b"ws://127.0.0.1:/a?"),
+    ("leading_zero_port", b"ws://a:00080/"),
+    ("sub_delims_host", b"ws://a,b!$&'()*+;=/p:@/?q/?"),
+    ("pct_host", b"ws://%41b.example/"),
+    ("fragment", b"ws://a/#f"),
+    ("userinfo", b"ws://u:p@a/"),
+    ("port_overflow", b"ws://a:65536/"),
+    ("port_zero", b"ws://a:0/"),
+    ("zone_id", b"ws://[fe80::1%25eth0]/"),
+    ("bad_pct", b"ws://a/%2"),
+    ("non_ascii", "ws://a/\u00e9".encode()),
+    ("http_scheme", b"http://a/"),
+]
+CLIENT_REQUEST_SEEDS = [
+    ("protocols_headers",
+     b"ws://[::1]:9001/chat\0Pchat\0Psuperchat\0HOrigin:http://example.com\0HX-Id: 7 "),
+    ("deflate_offer", b"ws://a/\0Epermessage-deflate; client_max_window_bits\0Ex-test; a=1"),
+    ("quoted_param", b"wss://a:8443/?q\0Ex; a=\"b,c\"\0Hcookie:a=b; c=d"),
+    ("owned_header", b"ws://a/\0HHost:b"),
+    ("injection", b"ws://a/\0HX:a\r\nY: b"),
+    ("duplicate_protocol", b"ws://a/\0Pp\0Pp"),
+    ("obs_text_value", "ws://a/\0HX-Name:caf\u00e9\tbar".encode()),
+]
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "seeds")
     seeds = {}
@@ -204,6 +237,11 @@ def main():
     add("deflate_inflate", "round_trip_chat_no_takeover_retain", b"\x9c\x06" + msgs)
     for name, data in PROXY_SEEDS:
         add("proxy_response", name, data)
+    for name, data in URI_SEEDS:
+        add("uri", name, data)
+        add("client_request", "uri_" + name, data)
+    for name, data in CLIENT_REQUEST_SEEDS:
+        add("client_request", name, data)
     for target, files in sorted(seeds.items()):
         d = os.path.join(out_dir, target)
         os.makedirs(d, exist_ok=True)
