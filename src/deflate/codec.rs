@@ -2,10 +2,11 @@
 //! frame by frame under a size limit, and a [`Deflater`] that compresses whole messages.
 //!
 //! Both sit on zlib-rs' raw DEFLATE streams. Between messages a direction either keeps its
-//! stream ([`MemoryPolicy::Retain`]) or frees it and keeps only its LZ77 window
-//! ([`MemoryPolicy::PerMessage`]), priming the next message's stream with it as a preset
-//! dictionary: the peer cannot tell the difference, since DEFLATE history is just the last
-//! `2^window_bits` bytes of data.
+//! stream ([`MemoryPolicy::Retain`]), frees it and keeps only its LZ77 window
+//! ([`MemoryPolicy::PerMessage`]), or keeps it until the connection goes idle
+//! ([`MemoryPolicy::ReleaseWhenIdle`], the default: `release` frees it then). A freed
+//! stream's successor is primed with the window as a preset dictionary: the peer cannot tell
+//! the difference, since DEFLATE history is just the last `2^window_bits` bytes of data.
 
 use super::negotiate::{DeflateConfig, DeflateParams, Direction, MemoryPolicy};
 use crate::Role;
@@ -191,11 +192,11 @@ impl Inflater {
             // compressing each new message with an empty LZ77 sliding window" (§7.1.1.2 says
             // the same of the client); so the receiving side starts each one empty too.
             self.history.clear();
-            self.release(true);
+            self.between_messages(true);
         } else if self.policy == MemoryPolicy::PerMessage {
             // The window (kept as output was produced) primes the next message's fresh
             // stream.
-            self.release(false);
+            self.between_messages(false);
         } else if self.ended {
             // The stream that follows a block with BFINAL set is primed the same way (the
             // stream's own window is lost with it).
@@ -206,12 +207,36 @@ impl Inflater {
         Ok(())
     }
 
-    /// Drops the stream (per message) or marks it for a reset (retained).
-    fn release(&mut self, reset: bool) {
+    /// Drops the stream (per message) or marks it for a reset (kept).
+    fn between_messages(&mut self, reset: bool) {
         match self.policy {
             MemoryPolicy::PerMessage => self.stream = None,
-            MemoryPolicy::Retain => self.stale |= reset,
+            MemoryPolicy::Retain | MemoryPolicy::ReleaseWhenIdle(_) => self.stale |= reset,
         }
+    }
+
+    /// Whether a decompressor is allocated (between messages it is only under
+    /// [`MemoryPolicy::Retain`] or [`MemoryPolicy::ReleaseWhenIdle`]).
+    #[must_use]
+    pub const fn is_allocated(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Frees the decompressor between messages, keeping only the window that context
+    /// takeover needs; the next message's decompressor is built and primed with it. What
+    /// [`MemoryPolicy::ReleaseWhenIdle`] calls once the connection is idle; harmless under
+    /// any policy.
+    ///
+    /// Does nothing while a message is half inflated (its fragments so far fed, the final
+    /// one not yet): the stream may be in the middle of a DEFLATE block then, which no
+    /// window can restore. Returns whether the decompressor is freed.
+    pub fn release(&mut self) -> bool {
+        if self.fed == 0 {
+            self.stream = None;
+            self.ended = false;
+            self.stale = false;
+        }
+        self.stream.is_none()
     }
 
     /// A stream ready for this message's next input: created and primed with the history
@@ -387,6 +412,23 @@ impl Deflater {
         })
     }
 
+    /// Whether a compressor is allocated (between messages it is only under
+    /// [`MemoryPolicy::Retain`] or [`MemoryPolicy::ReleaseWhenIdle`]).
+    #[must_use]
+    pub const fn is_allocated(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Frees the compressor, keeping only the window that context takeover needs; the next
+    /// message's compressor is built and primed with it. What
+    /// [`MemoryPolicy::ReleaseWhenIdle`] calls once the connection is idle; harmless under
+    /// any policy (a [`MemoryPolicy::Retain`] compressor with context takeover keeps no
+    /// window of its own, so there it also forgets the history: the next message is
+    /// compressed from an empty window, which the peer decodes all the same).
+    pub fn release(&mut self) {
+        self.stream = None;
+    }
+
     /// A compressor that starts every message from an empty window of `window_bits`: what a
     /// message prepared once for many connections without context takeover is compressed
     /// with.
@@ -464,12 +506,19 @@ impl Deflater {
         if self.dir.no_context_takeover {
             match self.policy {
                 MemoryPolicy::PerMessage => self.stream = None,
-                MemoryPolicy::Retain => stream.reset(),
+                MemoryPolicy::Retain | MemoryPolicy::ReleaseWhenIdle(_) => stream.reset(),
             }
-        } else if self.policy == MemoryPolicy::PerMessage {
-            let window = self.window();
-            self.history.push(message, window);
-            self.stream = None;
+        } else {
+            match self.policy {
+                MemoryPolicy::PerMessage => {
+                    self.history.push(message, self.window());
+                    self.stream = None;
+                }
+                // The window a released stream's successor is primed with: a copy of at most
+                // `2^window_bits` bytes, against the ~40 ns per byte that compressing costs.
+                MemoryPolicy::ReleaseWhenIdle(_) => self.history.push(message, self.window()),
+                MemoryPolicy::Retain => {}
+            }
         }
     }
 }
