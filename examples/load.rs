@@ -23,7 +23,12 @@
 //!   and the opening handshake, then dropped, `--parallel P` (default 16) at a time; reports
 //!   connections per second and the server's CPU time per connection.
 //! * `--deflate`: offer permessage-deflate (RFC 7692). Off by default, so that the echo
-//!   benchmark compares like with like: none of the peer servers in `benches/peers` takes it.
+//!   benchmark compares like with like: of the peer servers in `benches/peers` only the
+//!   `*-deflate` ones take it.
+//! * `--chat`: text messages from the JSON chat corpus (`tests/deflate_support/chat.rs`,
+//!   fixed seed, 10,000 messages of 100 B to 1.3 KiB, mean 288 B) sent in turn, instead of
+//!   one message of `--size` bytes repeated: data that compresses like real traffic (the
+//!   repeated message compresses to almost nothing). Meant with `--deflate`.
 //! * `--sources K` spreads the client sockets over the source addresses 127.0.0.1 ..
 //!   127.0.0.K, so that many connections (or many short ones, which leave ports in
 //!   TIME_WAIT) do not run out of ephemeral ports.
@@ -33,6 +38,9 @@
 //! `scripts/bench-echo.sh` collects it.
 
 use rfc6455::Message;
+// `--chat`: the deflate tests' corpus.
+#[path = "../tests/deflate_support/chat.rs"]
+mod chat;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,6 +64,7 @@ struct Args {
     parallel: usize,
     sources: usize,
     deflate: bool,
+    chat: bool,
     label: String,
 }
 
@@ -75,6 +84,7 @@ fn parse_args() -> Args {
         parallel: 16,
         sources: 1,
         deflate: false,
+        chat: false,
         label: "server".into(),
     };
     let mut it = std::env::args().skip(1);
@@ -106,6 +116,7 @@ fn parse_args() -> Args {
             "--parallel" => a.parallel = num(value()).max(1),
             "--sources" => a.sources = num(value()).clamp(1, 254),
             "--deflate" => a.deflate = true,
+            "--chat" => a.chat = true,
             "--label" => a.label = value(),
             "-h" | "--help" => {
                 println!("see the doc comment at the top of examples/load.rs");
@@ -237,15 +248,19 @@ impl Conn {
         Ok(Conn::Ws(Box::new(ws)))
     }
 
-    /// Sends `n` copies of `message` with up to `window` in flight, and takes every echo.
-    async fn echo(self, n: usize, window: usize, message: &Message) -> Conn {
+    /// Sends `n` messages, `messages` in turn, with up to `window` in flight, and takes every
+    /// echo.
+    async fn echo(self, n: usize, window: usize, messages: &[Message]) -> Conn {
+        let message = &messages[0];
         let len = message.len();
+        // The message sent `k`-th, and the length its echo must have.
+        let nth = |k: usize| &messages[k % messages.len()];
         match self {
             Conn::Ws(mut ws) if window == 1 => {
-                for _ in 0..n {
-                    ws.send(message.clone()).await.expect("send");
+                for k in 0..n {
+                    ws.send(nth(k).clone()).await.expect("send");
                     let echo = ws.recv().await.expect("recv").expect("server closed");
-                    assert_eq!(echo.len(), len, "echo length");
+                    assert_eq!(echo.len(), nth(k).len(), "echo length");
                 }
                 Conn::Ws(ws)
             }
@@ -253,15 +268,15 @@ impl Conn {
                 let (mut rd, mut wr) = ws.split();
                 let room = Semaphore::new(window);
                 let writer = async {
-                    for _ in 0..n {
+                    for k in 0..n {
                         room.acquire().await.expect("open semaphore").forget();
-                        wr.send(message.clone()).await.expect("send");
+                        wr.send(nth(k).clone()).await.expect("send");
                     }
                 };
                 let reader = async {
-                    for _ in 0..n {
+                    for k in 0..n {
                         let echo = rd.recv().await.expect("recv").expect("server closed");
-                        assert_eq!(echo.len(), len, "echo length");
+                        assert_eq!(echo.len(), nth(k).len(), "echo length");
                         room.add_permits(1);
                     }
                 };
@@ -321,9 +336,28 @@ fn message(args: &Args) -> Message {
     }
 }
 
-async fn echo(args: Args) {
+/// What each connection sends, in turn: the chat corpus, or one message.
+fn messages(args: &Args) -> Arc<Vec<Message>> {
+    Arc::new(if args.chat {
+        chat::corpus(CHAT_MESSAGES)
+            .into_iter()
+            .map(Message::from)
+            .collect()
+    } else {
+        vec![message(args)]
+    })
+}
+
+/// The `--chat` corpus: as many messages as the deflate benches use.
+const CHAT_MESSAGES: usize = 10_000;
+
+async fn echo(mut args: Args) {
+    let message = messages(&args);
+    if args.chat {
+        // For the MB/s figure and the RESULT line: the corpus's mean message size.
+        args.size = message.iter().map(Message::len).sum::<usize>() / message.len();
+    }
     let args = Arc::new(args);
-    let message = message(&args);
     let barrier = Arc::new(tokio::sync::Barrier::new(args.conns + 1));
     let mut tasks = Vec::with_capacity(args.conns);
     for i in 0..args.conns {
@@ -358,7 +392,13 @@ async fn echo(args: Args) {
             .await;
         }
     }
-    let kind = if args.text { "text" } else { "binary" };
+    let kind = if args.chat {
+        "chat"
+    } else if args.text {
+        "text"
+    } else {
+        "binary"
+    };
     let total = (args.conns * args.msgs) as f64;
     let rate = total / secs;
     let cpu_us = cpu.map(|c| c * 1e6 / total);

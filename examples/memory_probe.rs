@@ -2,26 +2,39 @@
 //! connection. Needs the `tokio` feature:
 //!
 //! ```text
-//! cargo run --release --features tokio --example memory_probe -- server [ADDR]
-//! cargo run --release --features tokio --example memory_probe -- idle ADDR N[,N2,...] [SOURCES [deflate]]
+//! cargo run --release --features tokio --example memory_probe -- server [ADDR [DEFLATE [POLICY]]]
+//! cargo run --release --features tokio --example memory_probe -- idle ADDR N[,N2,...] [SOURCES [deflate [MSGS]]]
 //! cargo run --release --features tokio --example memory_probe -- slow ADDR N BYTES
 //! ```
 //!
 //! * `server`: a tokio echo server (the adapter's `accept`, then `recv` / `send`); prints
-//!   `listening ADDR` once bound.
+//!   `listening ADDR` once bound. DEFLATE picks its permessage-deflate settings: `default`
+//!   (the library's defaults), `cheap` (no context takeover either way and 9-bit windows:
+//!   the least state a connection can hold) or `off`; POLICY its memory policy: `idle` (the
+//!   default, `ReleaseWhenIdle` after `DEFAULT_RELEASE_AFTER`), `idle:SECS` (after SECS
+//!   seconds; a long delay keeps every connection's streams, as a busy connection holds
+//!   them), `retain` or `permessage`.
 //! * `idle`: opens WebSocket connections (full handshake, through the adapter) and holds
 //!   them open without sending anything, in stages: N in all, prints `ready N`, then waits
 //!   for a line on standard input before opening more, up to N2 in all, and so on. The
 //!   client sockets are bound in turn to the source addresses 127.0.0.1 .. 127.0.0.SOURCES
 //!   (one by default), so that tens of thousands of connections to one server port do not
 //!   run out of ephemeral ports. The clients offer permessage-deflate only with `deflate`
-//!   (the server accepts it when offered).
+//!   (the server accepts it when offered), and then, with MSGS, each connection sends MSGS
+//!   messages of the JSON chat corpus (`tests/deflate_support/chat.rs`) right after its
+//!   handshake and waits for their echoes, so the server has compressed and decompressed on
+//!   every connection. The clients use `MemoryPolicy::PerMessage`: their own memory is not
+//!   what is measured, and it keeps 10,000 client connections small.
 //! * `slow`: opens N connections over raw TCP, sends the handshake and the header of a masked
 //!   binary frame declaring 16 MiB (the default `max_frame_size`, so it is accepted), then
 //!   BYTES of its payload, then one more byte per second per connection; prints `ready N`
 //!   once every connection has sent its first BYTES.
 //!
 //! The clients run until killed.
+
+#[cfg(feature = "tokio")]
+#[path = "../tests/deflate_support/chat.rs"]
+mod chat;
 
 #[cfg(feature = "tokio")]
 mod probe {
@@ -46,14 +59,17 @@ mod probe {
         let _ = std::io::stdout().flush();
     }
 
-    pub async fn server(addr: &str) -> std::io::Result<()> {
+    pub async fn server(addr: &str, config: Config) -> std::io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
         println!("listening {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
         loop {
             let (stream, _) = listener.accept().await?;
+            let config = config.clone();
             tokio::spawn(async move {
-                let Ok(mut socket) = ws::accept(stream).await else {
+                let Ok(mut socket) =
+                    ws::accept_with(stream, config, |_| Ok(Default::default())).await
+                else {
                     return;
                 };
                 while let Ok(Some(message)) = socket.recv().await {
@@ -76,11 +92,17 @@ mod probe {
         socket.connect(server).await
     }
 
-    /// The clients' configuration: permessage-deflate offered only when asked for.
+    /// The clients' configuration: permessage-deflate offered only when asked for (and then
+    /// with streams freed after every message: the clients' memory is not measured).
     fn client_config(deflate: bool) -> Config {
         #[cfg(feature = "deflate")]
         {
-            Config::default().deflate(rfc6455::deflate::DeflateConfig::default().enabled(deflate))
+            use rfc6455::deflate::{DeflateConfig, MemoryPolicy};
+            Config::default().deflate(
+                DeflateConfig::default()
+                    .enabled(deflate)
+                    .memory_policy(MemoryPolicy::PerMessage),
+            )
         }
         #[cfg(not(feature = "deflate"))]
         {
@@ -89,12 +111,45 @@ mod probe {
         }
     }
 
+    /// The server's configuration from the `server` arguments (see the top of the file).
+    #[cfg(feature = "deflate")]
+    pub fn server_config(deflate: &str, policy: &str) -> Option<Config> {
+        use rfc6455::deflate::{DeflateConfig, MemoryPolicy};
+        let config = match deflate {
+            "default" => DeflateConfig::default(),
+            "cheap" => DeflateConfig::default()
+                .server_no_context_takeover(true)
+                .client_no_context_takeover(true)
+                .server_max_window_bits(9)
+                .client_max_window_bits(9),
+            "off" => DeflateConfig::default().enabled(false),
+            _ => return None,
+        };
+        let policy = match policy {
+            "idle" => MemoryPolicy::default(),
+            "retain" => MemoryPolicy::Retain,
+            "permessage" => MemoryPolicy::PerMessage,
+            other => {
+                let secs = other.strip_prefix("idle:")?.parse().ok()?;
+                MemoryPolicy::ReleaseWhenIdle(Duration::from_secs(secs))
+            }
+        };
+        Some(Config::default().deflate(config.memory_policy(policy)))
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    pub fn server_config(deflate: &str, _policy: &str) -> Option<Config> {
+        (deflate == "off").then(Config::default)
+    }
+
     pub async fn idle(
         addr: &str,
         stages: &[usize],
         sources: usize,
         deflate: bool,
+        msgs: usize,
     ) -> Result<(), rfc6455::Error> {
+        let corpus: Arc<Vec<String>> = Arc::new(super::chat::corpus(msgs.min(10_000)));
         let gate = Arc::new(Semaphore::new(PARALLEL));
         let mut sockets = Vec::with_capacity(stages.iter().copied().max().unwrap_or(0));
         let mut control = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -110,10 +165,19 @@ mod probe {
                     .await
                     .expect("open semaphore");
                 let addr = addr.to_owned();
+                let corpus = Arc::clone(&corpus);
                 tasks.push(tokio::spawn(async move {
                     let stream = connect_from(&addr, i, sources).await?;
                     let request = ClientRequest::new(&format!("ws://{addr}/"))?;
-                    let (socket, _) = ws::client(stream, request, client_config(deflate)).await?;
+                    let (mut socket, _) =
+                        ws::client(stream, request, client_config(deflate)).await?;
+                    // Each connection its own stretch of the corpus.
+                    for k in 0..msgs {
+                        let text = &corpus[(i * 7 + k) % corpus.len()];
+                        socket.send_text(text).await?;
+                        let echo = socket.recv().await?;
+                        assert_eq!(echo.map(|m| m.len()), Some(text.len()), "echo");
+                    }
                     drop(permit);
                     Ok::<_, rfc6455::Error>(socket)
                 }));
@@ -203,7 +267,12 @@ fn main() {
         .expect("runtime");
     let result: Result<(), Box<dyn std::error::Error>> = runtime.block_on(async {
         match arg(0) {
-            Some("server") => probe::server(arg(1).unwrap_or("127.0.0.1:0")).await?,
+            Some("server") => {
+                let config =
+                    probe::server_config(arg(2).unwrap_or("default"), arg(3).unwrap_or("idle"))
+                        .unwrap_or_else(|| usage());
+                probe::server(arg(1).unwrap_or("127.0.0.1:0"), config).await?;
+            }
             Some("idle") => {
                 let stages: Vec<usize> = arg(2)
                     .unwrap_or_else(|| usage())
@@ -216,7 +285,18 @@ fn main() {
                     Some("deflate") => true,
                     Some(_) => usage(),
                 };
-                probe::idle(arg(1).unwrap_or_else(|| usage()), &stages, sources, deflate).await?;
+                let msgs = arg(5).map_or(0, |_| number(5));
+                if msgs > 0 && !deflate {
+                    usage();
+                }
+                probe::idle(
+                    arg(1).unwrap_or_else(|| usage()),
+                    &stages,
+                    sources,
+                    deflate,
+                    msgs,
+                )
+                .await?;
             }
             Some("slow") => {
                 probe::slow(arg(1).unwrap_or_else(|| usage()), number(2), number(3)).await?;
@@ -234,8 +314,8 @@ fn main() {
 #[cfg(feature = "tokio")]
 fn usage() -> ! {
     eprintln!(
-        "usage: memory_probe server [ADDR] | idle ADDR N[,N2,...] [SOURCES [plain|deflate]] \
-         | slow ADDR N BYTES"
+        "usage: memory_probe server [ADDR [default|cheap|off [idle|idle:SECS|retain|permessage]]] \
+         | idle ADDR N[,N2,...] [SOURCES [plain|deflate [MSGS]]] | slow ADDR N BYTES"
     );
     std::process::exit(2);
 }

@@ -175,6 +175,21 @@ CLIENT_REQUEST_SEEDS = [
 ]
 
 
+KEY = bytes([0x37, 0xFA, 0x21, 0x3D])
+
+
+def masked_frame(b0, payload):
+    """One frame from a client: first byte `b0`, masked with KEY."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, 0x80 | n])
+    elif n <= 0xFFFF:
+        head = bytes([b0, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, 0x80 | 127]) + n.to_bytes(8, "big")
+    return head + KEY + bytes(b ^ KEY[i % 4] for i, b in enumerate(payload))
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "seeds")
     seeds = {}
@@ -221,6 +236,10 @@ def main():
                     msgs = b"".join(bytes([min(len(w), 255)]) + w[:255] for w in wire)
                     add("deflate_inflate", name, b"\x07\x00" + msgs)
                     add("deflate_inflate", name + "_cut", b"\x47\x05" + msgs)
+                    # The same payloads as compressed binary messages to a server connection
+                    # (raw mode; control 0x37: 15-bit window, context takeover, 64 KiB).
+                    frames = b"".join(masked_frame(0xC2, w) for w in wire)
+                    add("deflate_connection", name, b"\x37\x00" + frames)
                 elif kind in ("deflate-server", "deflate-client"):
                     headers = [v for k, v in block if k == "header"]
                     add("deflate_negotiation", name, b"\x00" + "\n".join(headers).encode())
@@ -235,6 +254,31 @@ def main():
     msgs = b"".join(bytes([len(m)]) + m for m in chat)
     add("deflate_inflate", "round_trip_chat", b"\x87\x03" + msgs)
     add("deflate_inflate", "round_trip_chat_no_takeover_retain", b"\x9c\x06" + msgs)
+    # deflate_connection, build mode (control bit 0x40): items `flags len data`.
+    def item(flags, data):
+        return bytes([flags, len(data)]) + data
+
+    chat_items = b"".join(item(0x04, m) for m in chat if m)  # compressed text, one frame
+    add("deflate_connection", "build_chat", b"\x77\x06" + chat_items)
+    add("deflate_connection", "build_chat_no_takeover_9_bits", b"\x79\x01" + chat_items)
+    add(
+        "deflate_connection",
+        "build_fragmented_ping_between_plain",
+        b"\x74\x03"
+        + item(0x1C, chat[0])  # compressed text in 4 frames
+        + item(0x02, b"ping")
+        + item(0x05, b"plain text")  # uncompressed text
+        + item(0x04, chat[1]),
+    )
+    # 255 zeros x 64 compress to a few dozen bytes and inflate past the 1 KiB limit: 1009.
+    add("deflate_connection", "build_bomb_over_1_kib", b"\x47\x00" + item(0x24, bytes(255)))
+    # A raw continuation with RSV1 set (1002), and a raw text frame with RSV1 and garbage.
+    add(
+        "deflate_connection",
+        "build_rsv1_on_continuation",
+        b"\x77\x02" + item(0x0C | 0x03, b"\x00") + item(0x0C | 0x03, b"\x00"),
+    )
+    add("deflate_connection", "build_garbage", b"\x77\x02" + item(0x1F, b"\xff\xff\xff\xff"))
     for name, data in PROXY_SEEDS:
         add("proxy_response", name, data)
     for name, data in URI_SEEDS:

@@ -20,6 +20,12 @@
 #   IDLE=0          set to e.g. 10000 to also measure idle memory per connection
 #   SOURCES=8       client source addresses 127.0.0.1..127.0.0.SOURCES (accept and idle runs)
 #   PORT=9301       first port used
+#   DEFLATE=0       set to 1 for the permessage-deflate run: the clients offer it (load.rs
+#                   --deflate) and send the JSON chat corpus (--chat; BYTES in WORKLOADS is
+#                   then only a label); servers SERVERS_DEFLATE (default "rfc6455
+#                   yawc-deflate sockudo-deflate": benches/peers at our level 6, 12-bit
+#                   windows and 64-byte threshold), workloads WORKLOADS_DEFLATE (default
+#                   "100x288 64x288x16"), a quarter of the messages per run, no accept run
 # Servers run on the same multi-threaded tokio runtime; the load tool runs on one thread.
 # On a shared machine the absolute numbers move; compare the ratios, measured in one run.
 #
@@ -44,6 +50,16 @@ ACCEPT_SERVERS=${ACCEPT_SERVERS:-"rfc6455 tungstenite fastwebsockets"}
 ACCEPT_PARALLEL=${ACCEPT_PARALLEL:-16}
 SOURCES=${SOURCES:-8}
 PORT=${PORT:-9301}
+# --- DEFLATE=1 (permessage-deflate) defaults; see the header.
+DEFLATE=${DEFLATE:-0}
+deflate_flag=()
+if [ "$DEFLATE" = 1 ]; then
+  deflate_flag=(--deflate --chat)
+  SERVERS=${SERVERS_DEFLATE:-"rfc6455 yawc-deflate sockudo-deflate"}
+  WORKLOADS=${WORKLOADS_DEFLATE:-"100x288 64x288x16"}
+  ACCEPT=0
+fi
+# ---
 target=${CARGO_TARGET_DIR:-$root/target}
 peers_target=${PEERS_TARGET_DIR:-$target/bench-peers}
 case $KIND in binary) kind_flag=() ;; text) kind_flag=(--text) ;; *) echo "KIND is binary or text" >&2; exit 2 ;; esac
@@ -95,6 +111,7 @@ msgs_for() { # CONNS BYTES WINDOW -> messages per connection
   # Aim at a few seconds per run on a 2-core machine; pipelined runs go faster.
   if [ "$bytes" -le 1024 ]; then total=200000; elif [ "$bytes" -le 16384 ]; then total=60000; else total=50000; fi
   [ "$window" -gt 1 ] && total=$((total * 3))
+  [ "$DEFLATE" = 1 ] && total=$((total / 4))  # both ends compress every message
   awk -v t="$total" -v s="$SCALE" -v c="$conns" 'BEGIN { m = int(t * s / c + 0.999); print (m < 1 ? 1 : m) }'
 }
 
@@ -111,7 +128,7 @@ for round in $(seq "$ROUNDS"); do
       port=$((port + 1))
       start_server "$s" "$port"
       # shellcheck disable=SC2046
-      line=$("$load_bin" $(raw_flag "$s") "${kind_flag[@]}" --url "ws://127.0.0.1:$port/" \
+      line=$("$load_bin" $(raw_flag "$s") "${kind_flag[@]}" ${deflate_flag[@]+"${deflate_flag[@]}"} --url "ws://127.0.0.1:$port/" \
         --conns "$conns" --msgs "$msgs" --size "$bytes" --window "$window" --warmup "$warmup" \
         --pid "$server_pid" --label "$s" | tee -a /dev/stderr | grep '^RESULT')
       echo "$w $line" >>"$results"
@@ -147,7 +164,9 @@ if [ "$IDLE" -gt 0 ]; then
 fi
 
 echo "machine: $(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$results" "$ROUNDS" "$KIND" "$SERVERS" <<'EOF'
+summary_kind=$KIND
+[ "$DEFLATE" = 1 ] && summary_kind="JSON chat (permessage-deflate)"
+python3 - "$results" "$ROUNDS" "$summary_kind" "$SERVERS" <<'EOF'
 import sys, statistics
 from collections import defaultdict
 rate = defaultdict(list); cpu = defaultdict(list); idle = {}

@@ -7,7 +7,23 @@
 #      read at each stage; then again with permessage-deflate negotiated on every connection
 #      (`idle+deflate`; DEFLATE=0 skips it);
 #   2. slow: SLOW_CONNS (default 1000) connections, each mid-way through a frame declaring
-#      16 MiB: the header and SLOW_BYTES (default 1024) payload bytes, then 1 byte per second.
+#      16 MiB: the header and SLOW_BYTES (default 1024) payload bytes, then 1 byte per second;
+#   3. deflate, active and idle (DEFLATE=0 skips it): DEFLATE_STAGES (default 10000)
+#      connections with permessage-deflate negotiated, each of which exchanged DEFLATE_MSGS
+#      (default 5) JSON chat messages right after its handshake, at two server settings:
+#      `defaults` (the library's) and `cheapest` (no context takeover either way, 9-bit
+#      windows). `-active` runs the server with the memory policy's idle delay at an hour,
+#      so every connection still holds its compressor and decompressor, as a busy one does;
+#      `-idle` runs it at the default delay (DEFAULT_RELEASE_AFTER, 1 s, well under
+#      SETTLE_SECONDS), so the streams were freed before the memory is read.
+#      `-permessage` is the defaults with `MemoryPolicy::PerMessage` (nothing kept between
+#      messages but the windows, at a CPU cost per message).
+#      glibc keeps freed blocks under its mmap threshold for reuse instead of returning them
+#      to the system (the threshold rises to 128 KiB and more as large blocks are freed), so
+#      after a burst the server's RSS keeps the decompressors (~47 KiB each) the connections
+#      have freed. The `-idle` cases run again with the server under
+#      MALLOC_MMAP_THRESHOLD_=32768 (`+mmap32k`), where blocks of 32 KiB and more go back to
+#      the system when freed: what the connections themselves still hold.
 #
 # Each case runs a fresh echo server in one process and the clients in another (each process
 # holds one descriptor per connection, so the largest stage must stay under `ulimit -Hn`,
@@ -27,9 +43,11 @@ SLOW_BYTES=${SLOW_BYTES:-1024}
 SETTLE_SECONDS=${SETTLE_SECONDS:-5}
 SOURCES=${SOURCES:-16}
 DEFLATE=${DEFLATE:-1}
+DEFLATE_STAGES=${DEFLATE_STAGES:-10000}
+DEFLATE_MSGS=${DEFLATE_MSGS:-5}
 
 largest=$SLOW_CONNS
-for n in $IDLE_STAGES; do [ "$n" -gt "$largest" ] && largest=$n; done
+for n in $IDLE_STAGES $DEFLATE_STAGES; do [ "$n" -gt "$largest" ] && largest=$n; done
 # One socket per connection, plus the runtime's own descriptors and the listener.
 need=$((largest + 64))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
@@ -71,8 +89,8 @@ wait_for() {
   return 1
 }
 
-start_server() { # sets $server and $addr
-  "$probe" server 127.0.0.1:0 >"$work/server.out" 2>&1 &
+start_server() { # [DEFLATE POLICY] -> sets $server and $addr; $SERVER_ENV: its environment
+  env ${SERVER_ENV:-} "$probe" server 127.0.0.1:0 "$@" >"$work/server.out" 2>&1 &
   server=$!
   pids+=("$server")
   addr=$(wait_for "$work/server.out" '^listening ' 30 | awk '{ print $2 }')
@@ -82,22 +100,22 @@ start_server() { # sets $server and $addr
 report() { # NAME N BEFORE_KIB AFTER_KIB CLIENT_PID
   local name=$1 n=$2 before=$3 after=$4 client=$5
   local per=$(( (after - before) * 1024 / n ))
-  printf '%-12s %6d connections: server VmRSS %7d KiB -> %7d KiB (+%d KiB), %6d bytes per connection; client VmRSS %d KiB\n' \
+  printf '%-24s %6d connections: server VmRSS %7d KiB -> %7d KiB (+%d KiB), %6d bytes per connection; client VmRSS %d KiB\n' \
     "$name" "$n" "$before" "$after" "$(( after - before ))" "$per" "$(rss_kib "$client")"
   echo "RESULT case=$name conns=$n server_rss_before_kib=$before server_rss_after_kib=$after bytes_per_conn=$per"
 }
 
 # idle: one server; one client that opens the stages one after another, told to go on
 # through a FIFO on its standard input.
-measure_idle() { # NAME plain|deflate
-  local name=$1 mode=$2
-  local stages=($IDLE_STAGES)
-  start_server
+measure_idle() { # NAME plain|deflate [MSGS STAGES SERVER_DEFLATE SERVER_POLICY]
+  local name=$1 mode=$2 msgs=${3:-0}
+  local stages=(${4:-$IDLE_STAGES})
+  start_server "${5:-default}" "${6:-idle}"
   local before
   before=$(rss_kib "$server")
   rm -f "$work/control" "$work/client.out"
   mkfifo "$work/control"
-  "$probe" idle "$addr" "$(IFS=,; echo "${stages[*]}")" "$SOURCES" "$mode" \
+  "$probe" idle "$addr" "$(IFS=,; echo "${stages[*]}")" "$SOURCES" "$mode" "$msgs" \
     <"$work/control" >"$work/client.out" 2>&1 &
   local client=$!
   pids+=("$client")
@@ -131,3 +149,16 @@ echo "==> tokio echo server, memory per connection (ulimit -n $(ulimit -n), $SOU
 measure_idle idle plain
 if [ "$DEFLATE" != 0 ]; then measure_idle idle+deflate deflate; fi
 if [ "$SLOW_CONNS" -gt 0 ]; then measure_slow; fi
+if [ "$DEFLATE" != 0 ]; then
+  echo "==> permessage-deflate, $DEFLATE_MSGS chat messages each way per connection"
+  measure_idle defaults-active deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" default idle:3600
+  measure_idle defaults-idle deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" default idle
+  measure_idle cheapest-active deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" cheap idle:3600
+  measure_idle cheapest-idle deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" cheap idle
+  measure_idle defaults-permessage deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" default permessage
+  SERVER_ENV=MALLOC_MMAP_THRESHOLD_=32768
+  measure_idle defaults-idle+mmap32k deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" default idle
+  measure_idle cheapest-idle+mmap32k deflate "$DEFLATE_MSGS" "$DEFLATE_STAGES" cheap idle
+  measure_idle plain+mmap32k plain 0 "$DEFLATE_STAGES" off idle
+  SERVER_ENV=
+fi

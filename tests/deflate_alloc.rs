@@ -191,12 +191,19 @@ fn idle_server_with_default_settings_holds_at_most_16_kib() {
     );
     let msg = br#"{"type":"message","room":"general","user":{"id":7,"nick":"ada"},"text":"deploy is green again, thanks all"}"#;
     let mut client = Deflater::new(&params, Role::Client, &config);
+    // The client's compressor is built with its first message: before the count starts.
+    let mut first = Vec::new();
+    client.compress(msg, &mut first);
     let base = live();
     let mut deflater = Deflater::new(&params, Role::Server, &config);
     let mut inflater = Inflater::new(&params, Role::Server, &config);
-    for _ in 0..500 {
+    for k in 0..500 {
         let mut p = Vec::new();
-        client.compress(msg, &mut p);
+        if k == 0 {
+            p.append(&mut first);
+        } else {
+            client.compress(msg, &mut p);
+        }
         let mut out = Vec::new();
         inflater.inflate(&p, &mut out, 1 << 20).unwrap();
         inflater.finish_message(&mut out, 1 << 20).unwrap();
@@ -204,8 +211,25 @@ fn idle_server_with_default_settings_holds_at_most_16_kib() {
         let mut sink = Vec::new();
         deflater.compress(msg, &mut sink);
     }
+    // The default policy keeps both streams while messages flow...
+    let busy = live() - base;
+    assert!(busy > 64 << 10, "busy deflate state {busy} bytes");
+    // ...and frees them, keeping the two 4 KiB windows, once the connection has been idle
+    // for `DEFAULT_RELEASE_AFTER` (the connection's timer calls these).
+    deflater.release();
+    assert!(inflater.release());
     let held = live() - base;
     assert!(held <= 16 << 10, "idle deflate state {held} bytes");
+    // The decompressor is rebuilt from its window: the client's next messages, compressed
+    // with context takeover, still decode.
+    for _ in 0..3 {
+        let mut p = Vec::new();
+        client.compress(msg, &mut p);
+        let mut out = Vec::new();
+        inflater.inflate(&p, &mut out, 1 << 20).unwrap();
+        inflater.finish_message(&mut out, 1 << 20).unwrap();
+        assert_eq!(&out[..], &msg[..]);
+    }
     // And Retain, for contrast, holds whole streams.
     let (d, i) = idle_bytes(MemoryPolicy::Retain, "permessage-deflate", true);
     assert!(

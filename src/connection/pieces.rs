@@ -59,11 +59,19 @@ impl Assembler {
                 let limit = usize::try_from(message_room.min(frame_room))
                     .unwrap_or(usize::MAX)
                     .saturating_add(start);
-                match ext.decode(msg.rsv, piece, end_of_message, &mut msg.buf, limit) {
-                    Err(ProtocolError::MessageTooLarge { .. }) => return Err(over),
-                    Err(e) => return Err(e),
-                    Ok(()) if msg.buf.len() > limit => return Err(over),
-                    Ok(()) => {}
+                let decoded = ext.decode(msg.rsv, piece, end_of_message, &mut msg.buf, limit);
+                if decoded.is_err() || msg.buf.len() > limit {
+                    // What was decoded before the failure is checked first: fed in smaller
+                    // pieces, it would have been checked before the failure was reached, and
+                    // the outcome must not depend on the cut (tests/deflate_split.rs).
+                    if msg.kind == MessageKind::Text {
+                        let end = msg.buf.len().min(limit);
+                        text_piece(&mut self.utf8, &msg.buf[start.min(end)..end])?;
+                    }
+                    return Err(match decoded {
+                        Err(ProtocolError::MessageTooLarge { .. }) | Ok(()) => over,
+                        Err(e) => e,
+                    });
                 }
             }
             _ => msg.buf.extend_from_slice(piece),

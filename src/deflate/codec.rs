@@ -2,15 +2,15 @@
 //! frame by frame under a size limit, and a [`Deflater`] that compresses whole messages.
 //!
 //! Both sit on zlib-rs' raw DEFLATE streams. Between messages a direction either keeps its
-//! stream ([`MemoryPolicy::Retain`]) or frees it and keeps only its LZ77 window
-//! ([`MemoryPolicy::PerMessage`]), priming the next message's stream with it as a preset
-//! dictionary: the peer cannot tell the difference, since DEFLATE history is just the last
-//! `2^window_bits` bytes of data.
+//! stream ([`MemoryPolicy::Retain`]), frees it and keeps only its LZ77 window
+//! ([`MemoryPolicy::PerMessage`]), or keeps it until the connection goes idle
+//! ([`MemoryPolicy::ReleaseWhenIdle`], the default: `release` frees it then). A freed
+//! stream's successor is primed with the window as a preset dictionary: the peer cannot tell
+//! the difference, since DEFLATE history is just the last `2^window_bits` bytes of data.
 
 use super::negotiate::{DeflateConfig, DeflateParams, Direction, MemoryPolicy};
 use crate::Role;
 use crate::error::ProtocolError;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use zlib_rs::{DeflateFlush, InflateFlush, Status};
 
@@ -18,11 +18,15 @@ use zlib_rs::{DeflateFlush, InflateFlush, Status};
 /// appended again by the receiver.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// Most room the inflater offers zlib-rs at once, and the largest step by which it grows an
-/// output buffer ahead of what was actually produced.
+/// The inflater's own output buffer: zlib-rs writes into it and what it produced is copied
+/// onto the caller's buffer, which so grows only with bytes actually produced, exactly for a
+/// message that fits (no room zeroed ahead of the output, no shrink afterwards). Allocated
+/// and zeroed once with the stream, freed with it; 4 KiB holds most chat-sized messages
+/// whole and keeps zlib on its fast path (which wants 258 bytes of room).
+const SCRATCH: usize = 4 << 10;
+/// The largest step by which an output buffer grows ahead of what was produced (half of
+/// what it already holds, at most this much).
 const MAX_STEP: usize = 32 << 10;
-/// The first room offered for a call, before any output shows how much a message makes.
-const MIN_STEP: usize = 1 << 10;
 
 /// Why a compressed message could not be decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -66,28 +70,55 @@ const fn zlib_window_bits(bits: u8) -> u8 {
 }
 
 /// The last `2^window_bits` bytes of a direction's history, kept between messages when the
-/// stream itself is not.
+/// stream itself is not: a ring of exactly the window, allocated with the first bytes (the
+/// history is the idle cost, so never more than the window).
 #[derive(Debug, Default)]
 struct History {
-    bytes: VecDeque<u8>,
+    ring: Vec<u8>,
+    /// Where the next byte goes once the ring is full (`ring.len()` is the window then).
+    head: usize,
 }
 
 impl History {
     fn push(&mut self, data: &[u8], window: usize) {
         let data = &data[data.len().saturating_sub(window)..];
-        let excess = (self.bytes.len() + data.len()).saturating_sub(window);
-        self.bytes.drain(..excess);
-        let needed = self.bytes.len() + data.len();
-        if needed > self.bytes.capacity() {
-            // Doubling, but never past the window: the history is the idle cost.
-            let target = needed.max(self.bytes.capacity() * 2).min(window);
-            self.bytes.reserve_exact(target - self.bytes.len());
+        if self.ring.len() < window {
+            // Filling up: appended in order (growing, by doubling, up to the window).
+            let room = window - self.ring.len();
+            let (now, rest) = data.split_at(data.len().min(room));
+            if self.ring.capacity() - self.ring.len() < now.len() {
+                let target = (self.ring.len() + now.len())
+                    .max(self.ring.capacity() * 2)
+                    .min(window);
+                self.ring.reserve_exact(target - self.ring.len());
+            }
+            self.ring.extend_from_slice(now);
+            self.head = 0;
+            if rest.is_empty() {
+                return;
+            }
+            return self.push(rest, window);
         }
-        self.bytes.extend(data);
+        // Full: overwrite the oldest bytes, wrapping at the end.
+        let first = data.len().min(window - self.head);
+        self.ring[self.head..self.head + first].copy_from_slice(&data[..first]);
+        let rest = &data[first..];
+        self.ring[..rest.len()].copy_from_slice(rest);
+        self.head = (self.head + data.len()) % window;
+    }
+
+    /// The history, oldest bytes first, in (at most) two pieces.
+    fn as_slices(&self) -> (&[u8], &[u8]) {
+        let (newer, older) = self.ring.split_at(self.head);
+        (older, newer)
+    }
+
+    fn len(&self) -> usize {
+        self.ring.len()
     }
 
     fn clear(&mut self) {
-        self.bytes = VecDeque::new();
+        *self = Self::default();
     }
 }
 
@@ -110,6 +141,8 @@ pub struct Inflater {
     ended: bool,
     /// The stream must be reset and primed before its next input.
     stale: bool,
+    /// What zlib-rs writes into ([`SCRATCH`] bytes while the stream exists, else empty).
+    scratch: Vec<u8>,
 }
 
 impl core::fmt::Debug for Inflater {
@@ -119,7 +152,7 @@ impl core::fmt::Debug for Inflater {
             .field("no_context_takeover", &self.dir.no_context_takeover)
             .field("policy", &self.policy)
             .field("allocated", &self.stream.is_some())
-            .field("history", &self.history.bytes.len())
+            .field("history", &self.history.len())
             .finish()
     }
 }
@@ -136,11 +169,8 @@ impl Inflater {
             fed: 0,
             ended: false,
             stale: false,
+            scratch: Vec::new(),
         }
-    }
-
-    fn window(&self) -> usize {
-        1 << self.dir.window_bits
     }
 
     /// Inflates the next piece of the current message's compressed payload (one frame's
@@ -148,8 +178,8 @@ impl Inflater {
     ///
     /// `out` may be a different buffer each call (a streamed message hands each piece on):
     /// the inflater keeps the window it needs itself. `out.len()` never exceeds `limit`, and
-    /// `out` grows by at most 32 KiB or half of what it already holds at a time, never past
-    /// `limit`.
+    /// `out` grows only to hold output actually produced: by that much, or by up to half of
+    /// what it already holds (at most 32 KiB), never past `limit`.
     ///
     /// # Errors
     ///
@@ -191,11 +221,11 @@ impl Inflater {
             // compressing each new message with an empty LZ77 sliding window" (§7.1.1.2 says
             // the same of the client); so the receiving side starts each one empty too.
             self.history.clear();
-            self.release(true);
+            self.between_messages(true);
         } else if self.policy == MemoryPolicy::PerMessage {
             // The window (kept as output was produced) primes the next message's fresh
             // stream.
-            self.release(false);
+            self.between_messages(false);
         } else if self.ended {
             // The stream that follows a block with BFINAL set is primed the same way (the
             // stream's own window is lost with it).
@@ -206,17 +236,50 @@ impl Inflater {
         Ok(())
     }
 
-    /// Drops the stream (per message) or marks it for a reset (retained).
-    fn release(&mut self, reset: bool) {
+    /// Drops the stream (per message) or marks it for a reset (kept).
+    fn between_messages(&mut self, reset: bool) {
         match self.policy {
-            MemoryPolicy::PerMessage => self.stream = None,
-            MemoryPolicy::Retain => self.stale |= reset,
+            MemoryPolicy::PerMessage => self.free(),
+            MemoryPolicy::Retain | MemoryPolicy::ReleaseWhenIdle(_) => self.stale |= reset,
         }
     }
 
-    /// A stream ready for this message's next input: created and primed with the history
-    /// when there is none, reset and primed after a BFINAL or a message without takeover.
-    fn ready_stream(&mut self) -> Result<&mut zlib_rs::Inflate, InflateError> {
+    fn free(&mut self) {
+        self.stream = None;
+        self.scratch = Vec::new();
+    }
+
+    /// Whether a decompressor is allocated (between messages it is only under
+    /// [`MemoryPolicy::Retain`] or [`MemoryPolicy::ReleaseWhenIdle`]).
+    #[must_use]
+    pub const fn is_allocated(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Frees the decompressor between messages, keeping only the window that context
+    /// takeover needs; the next message's decompressor is built and primed with it. What
+    /// [`MemoryPolicy::ReleaseWhenIdle`] calls once the connection is idle; harmless under
+    /// any policy.
+    ///
+    /// Does nothing while a message is half inflated (its fragments so far fed, the final
+    /// one not yet): the stream may be in the middle of a DEFLATE block then, which no
+    /// window can restore. Returns whether the decompressor is freed.
+    pub fn release(&mut self) -> bool {
+        if self.fed == 0 {
+            self.free();
+            self.ended = false;
+            self.stale = false;
+        }
+        self.stream.is_none()
+    }
+
+    /// Makes the stream ready for this message's next input: created and primed with the
+    /// history when there is none, reset and primed after a BFINAL or a message without
+    /// takeover.
+    fn ready_stream(&mut self) -> Result<(), InflateError> {
+        if self.scratch.is_empty() {
+            self.scratch = alloc::vec![0; SCRATCH];
+        }
         let restart = self.ended || self.stale;
         if self.stream.is_none() || restart {
             // zlib-rs' raw inflater takes any window from 8 to 15 bits.
@@ -230,7 +293,7 @@ impl Inflater {
             };
             // The history holds the previous messages' window (with context takeover) and,
             // after a BFINAL inside this message, the message so far.
-            let (a, b) = self.history.bytes.as_slices();
+            let (a, b) = self.history.as_slices();
             for part in [a, b] {
                 if !part.is_empty() {
                     stream
@@ -241,10 +304,7 @@ impl Inflater {
             self.ended = false;
             self.stale = false;
         }
-        // Just ensured above.
-        self.stream
-            .as_mut()
-            .ok_or(InflateError::InvalidData("no stream"))
+        Ok(())
     }
 
     fn run(
@@ -253,7 +313,6 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        let mut step = MIN_STEP.max(input.len().saturating_mul(4)).min(MAX_STEP);
         loop {
             // RFC 7692 §7.2.1: "When any DEFLATE block with the "BFINAL" bit set to 1 doesn't
             // end at a byte boundary, an endpoint MUST add minimal padding bits of 0 to make
@@ -263,39 +322,35 @@ impl Inflater {
             if self.ended && input.is_empty() {
                 return Ok(());
             }
-            let len = out.len();
-            let stream = self.ready_stream()?;
-            let (in0, out0) = (stream.total_in(), stream.total_out());
-            let (result, room) = if len >= limit {
-                // At the limit: one byte of room tells whether the data holds more output.
-                let mut probe = [0u8; 1];
-                (
-                    stream.decompress(input, &mut probe, InflateFlush::NoFlush),
-                    1,
-                )
-            } else {
-                let room = step.min(limit - len);
-                if out.capacity() - len < room {
-                    // Grow with what was produced (at most by half of it), never past limit.
-                    let grow = room.max((len / 2).min(limit - len));
-                    out.reserve_exact(grow);
-                }
-                out.resize(len + room, 0);
-                (
-                    stream.decompress(input, &mut out[len..], InflateFlush::NoFlush),
-                    room,
-                )
+            self.ready_stream()?;
+            let Some(stream) = self.stream.as_mut() else {
+                return Err(InflateError::InvalidData("no stream")); // just made
             };
+            let len = out.len();
+            // At the limit, one byte of room tells whether the data holds more output.
+            let room = if len >= limit {
+                1
+            } else {
+                SCRATCH.min(limit - len)
+            };
+            let scratch = &mut self.scratch[..room];
+            let (in0, out0) = (stream.total_in(), stream.total_out());
+            let result = stream.decompress(input, scratch, InflateFlush::NoFlush);
             let consumed = (stream.total_in() - in0) as usize;
             let produced = (stream.total_out() - out0) as usize;
-            if len >= limit {
-                if produced > 0 {
+            if produced > 0 {
+                if len >= limit {
                     return Err(InflateError::LimitExceeded { limit });
                 }
-            } else {
-                out.truncate(len + produced);
-                let window = self.window();
-                self.history.push(&out[len..], window);
+                let made = &scratch[..produced];
+                if out.capacity() - len < produced {
+                    // Exactly what was produced, or half of what is held (at most MAX_STEP)
+                    // when a message keeps growing; never past the limit.
+                    let ahead = (len / 2).min(MAX_STEP).min(limit - len);
+                    out.reserve_exact(produced.max(ahead));
+                }
+                out.extend_from_slice(made);
+                self.history.push(made, 1 << self.dir.window_bits);
             }
             input = &input[consumed..];
             match result {
@@ -315,7 +370,6 @@ impl Inflater {
             if consumed == 0 && produced == 0 && !self.ended {
                 return Ok(()); // no progress possible: waits for more input
             }
-            step = (step * 2).min(MAX_STEP);
         }
     }
 }
@@ -342,7 +396,7 @@ impl core::fmt::Debug for Deflater {
             .field("policy", &self.policy)
             .field("level", &self.level)
             .field("allocated", &self.stream.is_some())
-            .field("history", &self.history.bytes.len())
+            .field("history", &self.history.len())
             .finish()
     }
 }
@@ -387,6 +441,23 @@ impl Deflater {
         })
     }
 
+    /// Whether a compressor is allocated (between messages it is only under
+    /// [`MemoryPolicy::Retain`] or [`MemoryPolicy::ReleaseWhenIdle`]).
+    #[must_use]
+    pub const fn is_allocated(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Frees the compressor, keeping only the window that context takeover needs; the next
+    /// message's compressor is built and primed with it. What
+    /// [`MemoryPolicy::ReleaseWhenIdle`] calls once the connection is idle; harmless under
+    /// any policy (a [`MemoryPolicy::Retain`] compressor with context takeover keeps no
+    /// window of its own, so there it also forgets the history: the next message is
+    /// compressed from an empty window, which the peer decodes all the same).
+    pub fn release(&mut self) {
+        self.stream = None;
+    }
+
     /// A compressor that starts every message from an empty window of `window_bits`: what a
     /// message prepared once for many connections without context takeover is compressed
     /// with.
@@ -417,7 +488,7 @@ impl Deflater {
         }
         if self.stream.is_none() {
             let mut stream = self.new_stream();
-            let (a, b) = self.history.bytes.as_slices();
+            let (a, b) = self.history.as_slices();
             for part in [a, b] {
                 if !part.is_empty() {
                     // Fails only on a stream that has seen input, and this one is new.
@@ -464,12 +535,19 @@ impl Deflater {
         if self.dir.no_context_takeover {
             match self.policy {
                 MemoryPolicy::PerMessage => self.stream = None,
-                MemoryPolicy::Retain => stream.reset(),
+                MemoryPolicy::Retain | MemoryPolicy::ReleaseWhenIdle(_) => stream.reset(),
             }
-        } else if self.policy == MemoryPolicy::PerMessage {
-            let window = self.window();
-            self.history.push(message, window);
-            self.stream = None;
+        } else {
+            match self.policy {
+                MemoryPolicy::PerMessage => {
+                    self.history.push(message, self.window());
+                    self.stream = None;
+                }
+                // The window a released stream's successor is primed with: a copy of at most
+                // `2^window_bits` bytes, against the ~40 ns per byte that compressing costs.
+                MemoryPolicy::ReleaseWhenIdle(_) => self.history.push(message, self.window()),
+                MemoryPolicy::Retain => {}
+            }
         }
     }
 }

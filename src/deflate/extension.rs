@@ -1,7 +1,7 @@
 //! permessage-deflate as the connection's [`Extension`]: the codec behind the RSV1 seam.
 
 use super::codec::{Deflater, Inflater};
-use super::negotiate::{DeflateConfig, DeflateParams};
+use super::negotiate::{DeflateConfig, DeflateParams, MemoryPolicy};
 use crate::Role;
 use crate::error::ProtocolError;
 use crate::extension::Extension;
@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 #[derive(Debug)]
 pub struct PerMessageDeflate {
     params: DeflateParams,
+    policy: MemoryPolicy,
     inflater: Inflater,
     deflater: Deflater,
 }
@@ -38,6 +39,7 @@ impl PerMessageDeflate {
     pub fn new(params: &DeflateParams, role: Role, config: &DeflateConfig) -> Self {
         Self {
             params: *params,
+            policy: config.memory_policy,
             inflater: Inflater::new(params, role, config),
             deflater: Deflater::new(params, role, config),
         }
@@ -80,5 +82,24 @@ impl Extension for PerMessageDeflate {
         }
         self.deflater.compress(payload, out);
         RSV1
+    }
+
+    fn release_after(&self) -> Option<core::time::Duration> {
+        // Only while something is held: a connection whose streams are freed (or were never
+        // built: messages under the threshold) arms no timer.
+        match self.policy {
+            MemoryPolicy::ReleaseWhenIdle(after)
+                if self.deflater.is_allocated() || self.inflater.is_allocated() =>
+            {
+                Some(after)
+            }
+            _ => None,
+        }
+    }
+
+    fn release(&mut self) {
+        self.deflater.release();
+        // A message half inflated keeps its stream; the timer is armed again when it ends.
+        self.inflater.release();
     }
 }

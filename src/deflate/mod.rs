@@ -39,6 +39,7 @@ mod negotiate;
 pub use codec::{Deflater, InflateError, Inflater};
 pub use extension::PerMessageDeflate;
 pub use negotiate::{
-    DEFAULT_SERVER_WINDOW_BITS, DeflateConfig, DeflateParams, EXTENSION_NAME, MAX_WINDOW_BITS,
-    MIN_WINDOW_BITS, MemoryPolicy, accept_offer, check_response, client_offer,
+    DEFAULT_RELEASE_AFTER, DEFAULT_SERVER_WINDOW_BITS, DeflateConfig, DeflateParams,
+    EXTENSION_NAME, MAX_WINDOW_BITS, MIN_WINDOW_BITS, MemoryPolicy, accept_offer, check_response,
+    client_offer,
 };

@@ -5,6 +5,7 @@ use super::header::{self, Element, Param};
 use crate::Role;
 use alloc::string::String;
 use core::fmt::Write as _;
+use core::time::Duration;
 
 /// The extension token (RFC 7692 §7).
 pub const EXTENSION_NAME: &str = "permessage-deflate";
@@ -16,6 +17,15 @@ pub const MIN_WINDOW_BITS: u8 = 8;
 /// The window a server allows each direction when its config names none: 4 KiB, so an idle
 /// connection with context takeover holds 8 KiB of history (benches/README.md, "deflate").
 pub const DEFAULT_SERVER_WINDOW_BITS: u8 = 12;
+
+/// How long a connection must have been idle before [`MemoryPolicy::ReleaseWhenIdle`], the
+/// default, frees its compressor and decompressor: 1 second.
+///
+/// Rebuilding a freed stream costs about as much as compressing one more chat message
+/// (benches/README.md, "deflate"), so with one second a connection that sends or receives
+/// less often than that pays at most one rebuild per second, while one that is quiet for
+/// longer goes back to holding only its windows.
+pub const DEFAULT_RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// How the codec keeps its DEFLATE state between messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,9 +39,28 @@ pub enum MemoryPolicy {
     PerMessage,
     /// Keep each direction's compressor and decompressor for the life of the connection
     /// (resetting it between messages where there is no context takeover). Fastest; a server
-    /// pays ~130-330 KiB per compressor and ~43 KiB per decompressor on every connection,
-    /// idle or not (benches/README.md, "deflate").
+    /// pays ~130-330 KiB per compressor and ~43 KiB per decompressor on every connection
+    /// that has used them, idle or not (benches/README.md, "deflate").
     Retain,
+    /// Keep the compressor and decompressor while the connection is busy, as
+    /// [`Retain`](Self::Retain) does, and free them once it has handled no compressed
+    /// message for this long, keeping only the LZ77 windows that context takeover needs (as
+    /// [`PerMessage`](Self::PerMessage) does between messages). The default, with
+    /// [`DEFAULT_RELEASE_AFTER`]: a busy connection runs at `Retain`'s speed, an idle one
+    /// costs what `PerMessage` costs.
+    ///
+    /// The connection keeps the timer ([`Extension::release_after`](crate::Extension::release_after)),
+    /// so the state is freed only when the caller drives the connection's clock
+    /// (`handle_timeout`, as both adapters do). A codec used on its own is freed with
+    /// [`Deflater::release`](super::Deflater::release) /
+    /// [`Inflater::release`](super::Inflater::release).
+    ReleaseWhenIdle(Duration),
+}
+
+impl Default for MemoryPolicy {
+    fn default() -> Self {
+        Self::ReleaseWhenIdle(DEFAULT_RELEASE_AFTER)
+    }
 }
 
 /// permessage-deflate settings for one endpoint.
@@ -82,7 +111,8 @@ pub struct DeflateConfig {
     pub client_max_window_bits: Option<u8>,
     /// Ask (client) or decide (server) that the server starts every message with an empty
     /// LZ77 window. Default `false`: context takeover is what makes small, similar messages
-    /// compress, and [`MemoryPolicy::PerMessage`] already bounds what it costs to the window.
+    /// compress, and the default [`MemoryPolicy`] bounds what an idle connection pays for it to
+    /// the window.
     pub server_no_context_takeover: bool,
     /// Ask (server) or promise (client) that the client starts every message with an empty
     /// window. Default `false`, for the same reason. A server also answers with it whenever
@@ -97,7 +127,8 @@ pub struct DeflateConfig {
     /// skipping them saves the per-message CPU.
     pub compression_threshold: usize,
     /// How compressor and decompressor state is kept between messages. Default
-    /// [`MemoryPolicy::PerMessage`], so an idle connection holds only its windows.
+    /// [`MemoryPolicy::ReleaseWhenIdle`] after [`DEFAULT_RELEASE_AFTER`]: a busy connection
+    /// keeps its streams, an idle one holds only its windows.
     pub memory_policy: MemoryPolicy,
 }
 
@@ -111,7 +142,7 @@ impl Default for DeflateConfig {
             client_no_context_takeover: false,
             compression_level: 6,
             compression_threshold: 64,
-            memory_policy: MemoryPolicy::PerMessage,
+            memory_policy: MemoryPolicy::default(),
         }
     }
 }

@@ -6,6 +6,12 @@
 //! `bench-echo-peers KIND ADDR` with KIND one of `tungstenite` (tokio-tungstenite 0.30),
 //! `fastwebsockets` (0.10, through its `FragmentCollector`), `tokio-websockets` (0.13),
 //! `yawc` (0.5), `sockudo` (sockudo-ws 3.1) or `tcp` (a plain TCP echo, the floor).
+//!
+//! `yawc-deflate` and `sockudo-deflate` are the same servers with permessage-deflate (RFC 7692)
+//! accepted when offered, at the parameters our own server agrees to a browser's offer: level
+//! 6, 12-bit windows both ways, context takeover, messages under 64 bytes uncompressed. Both
+//! libraries compress with zlib-rs (through flate2), our backend, so the deflate rows compare
+//! the WebSocket code around the same compressor.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +24,8 @@ const KINDS: &[&str] = &[
     "yawc",
     "sockudo",
     "tcp",
+    "yawc-deflate",
+    "sockudo-deflate",
 ];
 
 fn main() -> std::io::Result<()> {
@@ -47,6 +55,8 @@ fn main() -> std::io::Result<()> {
                 }
                 "yawc" => tokio::spawn(yawc_echo(stream)),
                 "sockudo" => tokio::spawn(sockudo_echo(stream)),
+                "yawc-deflate" => tokio::spawn(deflate::yawc_echo(stream)),
+                "sockudo-deflate" => tokio::spawn(deflate::sockudo_echo(stream)),
                 _ => tokio::spawn(tcp_echo(stream)),
             };
         }
@@ -215,6 +225,143 @@ async fn tcp_echo(mut stream: TcpStream) {
                 if stream.write_all(&buf[..n]).await.is_err() {
                     break;
                 }
+            }
+        }
+    }
+}
+
+/// The deflate variants. Each reads the request itself and answers the client's
+/// permessage-deflate offer the way its library negotiates (yawc's upgrade goes through
+/// hyper, so here the answer our server would give is written by hand and handed to yawc).
+mod deflate {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Level, window and threshold: what our server uses with its defaults.
+    const LEVEL: u8 = 6;
+    const WINDOW_BITS: u8 = 12;
+    const THRESHOLD: usize = 64;
+    /// The answer to a browser-like offer (`permessage-deflate; client_max_window_bits`).
+    const AGREED: &str = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12";
+
+    /// The request head's `Sec-WebSocket-Key` and `Sec-WebSocket-Extensions` values.
+    async fn read_request(stream: &mut TcpStream) -> std::io::Result<(String, Option<String>)> {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 || head.len() > 16 << 10 {
+                return Err(std::io::ErrorKind::InvalidData.into());
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&head);
+        let header = |wanted: &str| {
+            text.lines().find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case(wanted)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let key = header("sec-websocket-key").ok_or(std::io::ErrorKind::InvalidData)?;
+        Ok((key, header("sec-websocket-extensions")))
+    }
+
+    fn accept_key(key: &str) -> String {
+        use base64::Engine;
+        use sha1::{Digest, Sha1};
+        let mut sha = Sha1::new();
+        sha.update(key.as_bytes());
+        sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+        base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+    }
+
+    /// yawc 0.5 (with its `zlib` feature, so that it honours a window below 15 bits) wrapped
+    /// around the stream with the agreed extension, as its `from_stream_with_extensions`
+    /// documents for handshakes made elsewhere.
+    pub async fn yawc_echo(mut stream: TcpStream) {
+        let Ok((key, offer)) = read_request(&mut stream).await else {
+            return;
+        };
+        let offered = offer.is_some_and(|o| o.contains("permessage-deflate"));
+        let mut response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n",
+            accept_key(&key)
+        );
+        if offered {
+            response.push_str(&format!("Sec-WebSocket-Extensions: {AGREED}\r\n"));
+        }
+        response.push_str("\r\n");
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+        let options = yawc::Options::default()
+            .with_compression_level(yawc::CompressionLevel::new(u32::from(LEVEL)))
+            .with_server_max_window_bits(WINDOW_BITS)
+            .with_client_max_window_bits(WINDOW_BITS)
+            .with_compression_threshold(THRESHOLD);
+        let Ok(mut ws) = yawc::WebSocket::from_stream_with_extensions(
+            stream,
+            yawc::Role::Server,
+            offered.then_some(AGREED),
+            options,
+        ) else {
+            return;
+        };
+        while let Some(frame) = ws.next().await {
+            let data = match frame.opcode() {
+                yawc::OpCode::Text | yawc::OpCode::Binary => true,
+                yawc::OpCode::Close => break,
+                _ => false,
+            };
+            if data && ws.send(frame).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// sockudo-ws 3.1: its own negotiation (`negotiate_server_deflate`) against a policy with
+    /// our parameters, then its `CompressedWebSocketStream`.
+    pub async fn sockudo_echo(mut stream: TcpStream) {
+        use sockudo_ws::deflate::{DeflateConfig, DeflateWindowBits, negotiate_server_deflate};
+        let Ok((key, offer)) = read_request(&mut stream).await else {
+            return;
+        };
+        let policy = DeflateConfig {
+            server_max_window_bits: DeflateWindowBits::Bits12,
+            client_max_window_bits: DeflateWindowBits::Bits12,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            compression_level: u32::from(LEVEL),
+            compression_threshold: THRESHOLD,
+        };
+        let negotiated = offer
+            .as_deref()
+            .and_then(|offer| negotiate_server_deflate(offer, &policy));
+        let header = negotiated.as_ref().map(|n| n.to_response_header());
+        let accept = accept_key(&key);
+        let response = sockudo_ws::handshake::build_response(&accept, None, header.as_deref());
+        if stream.write_all(&response).await.is_err() {
+            return;
+        }
+        let config = sockudo_ws::Config::default();
+        let Some(negotiated) = negotiated else {
+            return;
+        };
+        let mut ws =
+            sockudo_ws::CompressedWebSocketStream::server(stream, config, negotiated.config);
+        while let Some(Ok(msg)) = ws.next().await {
+            use sockudo_ws::protocol::Message;
+            let data = match msg {
+                Message::Text(_) | Message::Binary(_) => true,
+                Message::Close(_) => break,
+                _ => false,
+            };
+            if data && ws.send(msg).await.is_err() {
+                break;
             }
         }
     }
