@@ -223,12 +223,19 @@ impl<S: Transport> WebSocket<S> {
     /// has been sent) or the stream ended without a Close (1006); [`Error::Io`] on transport
     /// failure, or of kind `WouldBlock` as above.
     pub fn recv(&mut self) -> Result<Option<Message>, Error> {
-        loop {
-            match self.recv_event()? {
-                Some(Event::Message(message)) => return Ok(Some(message)),
-                Some(_) => {}
-                None => return Ok(None),
+        // Other events are taken (and their obligations kept) inside the step, so a Ping
+        // among messages costs no extra turn of the loop.
+        let step = |conn: &mut Connection| loop {
+            if let Event::Message(message) = conn.poll_event()? {
+                return Some(message);
             }
+        };
+        match self.driver.drive_batched(&mut self.conn, step, |_| false)? {
+            Outcome::Step(message) => Ok(Some(message)),
+            Outcome::Ended => match self.conn.error() {
+                Some(e) => Err(e.into()),
+                None => Ok(None),
+            },
         }
     }
 
@@ -266,7 +273,11 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`recv`](Self::recv).
     pub fn recv_event(&mut self) -> Result<Option<Event>, Error> {
-        match self.driver.drive(&mut self.conn, Connection::poll_event)? {
+        let urgent = |event: &Event| !matches!(event, Event::Message(_) | Event::Chunk { .. });
+        match self
+            .driver
+            .drive_batched(&mut self.conn, Connection::poll_event, urgent)?
+        {
             Outcome::Step(event) => Ok(Some(event)),
             Outcome::Ended => match self.conn.error() {
                 Some(e) => Err(e.into()),

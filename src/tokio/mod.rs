@@ -359,28 +359,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// The receive loop: events out, reads and timers in, obligations written on the way.
+    /// The receive loop: events out, reads and timers in, obligations written on the way
+    /// (at once for the events that bring one; replies to messages once the batch is taken).
     fn poll_recv_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
-        let outcome = ready!(
-            self.driver
-                .poll_drive(cx, &mut self.conn, Connection::poll_event)
-        )?;
+        let outcome = ready!(self.driver.poll_drive_batched(
+            cx,
+            &mut self.conn,
+            Connection::poll_event,
+            |event| !matches!(event, Event::Message(_) | Event::Chunk { .. }),
+        ))?;
         Poll::Ready(match outcome {
             Outcome::Step(event) => Ok(Some(event)),
             Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
         })
     }
 
-    /// Skips events other than messages.
+    /// The receive loop for messages: other events are taken (and their obligations kept)
+    /// inside the step, so a Ping among messages costs no extra turn of the loop.
     fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
-        loop {
-            match ready!(self.poll_recv_event(cx)) {
-                Ok(Some(Event::Message(message))) => return Poll::Ready(Ok(Some(message))),
-                Ok(Some(_)) => {}
-                Ok(None) => return Poll::Ready(Ok(None)),
-                Err(e) => return Poll::Ready(Err(e)),
+        let step = |conn: &mut Connection| loop {
+            if let Event::Message(message) = conn.poll_event()? {
+                return Some(message);
             }
-        }
+        };
+        let outcome = ready!(
+            self.driver
+                .poll_drive_batched(cx, &mut self.conn, step, |_| false)
+        )?;
+        Poll::Ready(match outcome {
+            Outcome::Step(message) => Ok(Some(message)),
+            Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
+        })
     }
 
     /// `Stream::poll_next`: messages until the end, which is yielded once.
