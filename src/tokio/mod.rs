@@ -37,6 +37,50 @@
 //! our memory. The `send*` methods queue their message and then wait until everything queued
 //! has been written.
 //!
+//! # Batching replies
+//!
+//! `send*` writes its message before it completes: one `write` system call per message. A
+//! server that answers each message it receives can [`feed`](WebSocket::feed) the answers
+//! instead: they are queued, and [`recv`](WebSocket::recv) writes them together once it has
+//! handed out every message that arrived in the last read and is about to wait for more (or
+//! once 64 KiB are queued). A client that sends sixteen requests at once then gets sixteen
+//! answers in one write, and the server makes one system call where it made sixteen. Nothing
+//! waits longer than it would have: the answers go out before `recv` waits.
+//! [`flush`](WebSocket::flush) writes the queue at any time; the [`Sink`] impl queues in
+//! `start_send` and writes in `poll_flush` (so `StreamExt::forward` batches the same way).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rfc6455::Error> {
+//! use rfc6455::{Config, Connection, OsEntropy, tokio::WebSocket};
+//!
+//! let (near, far) = tokio::io::duplex(64 << 10);
+//! let mut server = WebSocket::from_connection(near, Connection::server(Config::default()));
+//! let client = Connection::client(Config::default(), Box::new(OsEntropy::new()));
+//! let mut client = WebSocket::from_connection(far, client);
+//!
+//! // The client pipelines three requests, written together by `flush`.
+//! for text in ["one", "two", "three"] {
+//!     client.feed_text(text).await?;
+//! }
+//! client.flush().await?;
+//!
+//! // The echo loop of a server: answers are fed, and written by the `recv` that would wait.
+//! let echo = tokio::spawn(async move {
+//!     while let Some(message) = server.recv().await? {
+//!         server.feed(message).await?;
+//!     }
+//!     Ok::<_, rfc6455::Error>(())
+//! });
+//! for text in ["one", "two", "three"] {
+//!     let answer = client.recv().await?.expect("an answer");
+//!     assert_eq!(answer.as_text(), Some(text));
+//! }
+//! client.close(rfc6455::CloseCode::NORMAL, "").await?;
+//! echo.await.expect("echo task")?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Split halves without a waker shim
 //!
 //! [`WebSocket::split`] shares the state in an `Arc<std::sync::Mutex<_>>`, locked only inside
@@ -200,10 +244,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
-    send_family!(submit; async; [.await];
+    /// The one way the `feed` family queues: waits (writing) while more than
+    /// `Config::write_buffer_high_water` bytes are queued, then runs the command against the
+    /// core, once, without writing.
+    async fn enqueue(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_ready_to_queue(cx)).await?;
+        self.inner.queue(command)
+    }
+
+    send_family!(submit, enqueue; async; [.await];
         "Cancel safety: the message is queued exactly once, at the first poll; if the future \
          is dropped later, it is still written (once) by the next `send*`, `flush`, `close` \
-         or `recv`. The future completes once everything queued is written.");
+         or `recv`. The future completes once everything queued is written.";
+        "Back-pressure and cancel safety: while more than `Config::write_buffer_high_water` \
+         bytes are queued, the future writes and waits for the queue to drain to that mark; \
+         the message is queued exactly once, when the future completes (a future dropped \
+         before that queues nothing).");
 
     /// Receives the next message. Pings are answered automatically; Pongs are skipped.
     /// Returns `Ok(None)` once the closing handshake has completed (and the stream is shut
