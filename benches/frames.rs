@@ -486,8 +486,9 @@ fn main() {
 /// takes about `SAMPLE_MS` (default 5) milliseconds; each round runs one sample per library,
 /// the starting library rotating from round to round. Printed: our median time per
 /// iteration, and for each peer the median of the per-round ratios (peer time / our time,
-/// above 1: we are faster) with their interquartile range. `ONLY=LIBRARY` runs one library
-/// alone (for a profiler).
+/// above 1: we are faster) with their interquartile range; with `STAT=min`, each library's
+/// fastest sample instead, and the ratio of those. `ONLY=LIBRARY` runs one library alone
+/// (for a profiler).
 fn interleaved(filter: Option<&str>) {
     let env = |name: &str, default: u64| {
         std::env::var(name)
@@ -496,6 +497,9 @@ fn interleaved(filter: Option<&str>) {
             .unwrap_or(default)
     };
     let rounds = env("ROUNDS", 21).max(1) as usize;
+    // `STAT=min`: each library's fastest sample, and the ratio of those. Interference from
+    // other processes only ever adds time, so on a busy host the minimum moves least.
+    let by_min = std::env::var("STAT").is_ok_and(|v| v == "min");
     let target = Duration::from_millis(env("SAMPLE_MS", 5).max(1));
     let clock = common::CpuTime::from_env();
     let sample = |run: &mut Run, k: u32| {
@@ -508,8 +512,13 @@ fn interleaved(filter: Option<&str>) {
 
     println!(
         "interleaved: {rounds} rounds, ~{} ms samples; ratio = peer time / rfc6455 time \
-         (>1: rfc6455 faster), median of per-round ratios [interquartile range]",
-        target.as_millis()
+         (>1: rfc6455 faster), {}",
+        target.as_millis(),
+        if by_min {
+            "of each library's fastest sample (STAT=min)"
+        } else {
+            "median of per-round ratios [interquartile range]"
+        }
     );
     println!(
         "{:<30}{:>10}{:>11}  peer ratio [interquartile range] ...",
@@ -548,13 +557,21 @@ fn interleaved(filter: Option<&str>) {
                 times[lib].push(t.as_nanos() as f64);
             }
         }
-        let ours = median(&times[0]);
+        let ours = if by_min {
+            min(&times[0])
+        } else {
+            median(&times[0])
+        };
         let mut line = format!(
             "{id:<30}{:>10}{:>11}",
             fmt_ns(ours),
             format!("{:.2} GB/s", w.bytes as f64 / ours)
         );
         for ((lib, _), peer) in w.libs.iter().zip(&times).skip(1) {
+            if by_min {
+                line += &format!("  {lib} {:.2}", min(peer) / ours);
+                continue;
+            }
             let mut ratios: Vec<f64> = peer.iter().zip(&times[0]).map(|(p, o)| p / o).collect();
             ratios.sort_by(f64::total_cmp);
             let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f).round() as usize];
@@ -562,6 +579,10 @@ fn interleaved(filter: Option<&str>) {
         }
         println!("{line}");
     }
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 fn median(values: &[f64]) -> f64 {

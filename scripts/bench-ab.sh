@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A/B of our own code: runs two builds of the `frames` bench alternately, rfc6455 alone
 # (`--interleaved` with ONLY=rfc6455), and prints each build's median time per workload and
-# the ratio B/A (below 1: B is faster). Alternating the builds keeps host drift out of the
-# comparison. Make the two binaries first, e.g.
+# the ratio B/A (below 1: B is faster); with STAT=min, each build's fastest sample instead.
+# Alternating the builds keeps host drift out of the comparison. Make the two binaries
+# first, e.g.
 #   cargo bench -p rfc6455-benches --bench frames --no-run   # prints target/release/deps/frames-HASH
 #   cp target/release/deps/frames-HASH /tmp/frames-a   # then change the code, build again
 #   scripts/bench-ab.sh /tmp/frames-a target/release/deps/frames-HASH2 [FILTER] [RUNS]
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,8p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,9p' "$0"; exit 2; }
 export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.cpu.x86_rep_movsb_threshold=4294967295}
 python3 - "$1" "$2" "${3:-}" "${4:-5}" <<'PY'
 import os, re, statistics, subprocess, sys
@@ -26,8 +27,11 @@ for run in range(runs):
                 if m[1] not in order:
                     order.append(m[1])
                 times[binary].setdefault(m[1], []).append(float(m[2]) * unit[m[3]])
-print(f"{'workload':<28}{'A median':>12}{'B median':>12}{'B/A':>7}   ({runs} alternating runs)")
+# STAT=min (passed on to the bench): the fastest sample of each build, least moved by load.
+stat = min if os.environ.get("STAT") == "min" else statistics.median
+name = "min" if stat is min else "median"
+print(f"{'workload':<28}{'A ' + name:>12}{'B ' + name:>12}{'B/A':>7}   ({runs} alternating runs)")
 for w in order:
-    ta, tb = statistics.median(times[a][w]), statistics.median(times[b][w])
+    ta, tb = stat(times[a][w]), stat(times[b][w])
     print(f"{w:<28}{ta / 1e3:>10.1f}us{tb / 1e3:>10.1f}us{tb / ta:>7.2f}")
 PY

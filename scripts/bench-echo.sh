@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Echo benchmark: our tokio echo server against the peer libraries' echo servers
-# (benches/peers: tokio-tungstenite, fastwebsockets, tokio-websockets, yawc, sockudo-ws) and a
-# plain TCP echo, driven by examples/load.rs; prints messages/s, the server's CPU time per
-# message, and our ratios to each peer. Optionally also the accept rate (new connections and
-# handshakes per second) and idle memory per connection.
+# Echo benchmark: our tokio echo servers against the peer libraries' echo servers
+# (benches/peers: tokio-tungstenite, fastwebsockets, tokio-websockets, yawc, sockudo-ws, each
+# also `-batched` where the library has a Stream + Sink) and a plain TCP echo, all served by
+# one binary (benches/peers) and driven by examples/load.rs; prints messages/s, the server's
+# CPU time per message, and our ratios to each peer. Optionally also the accept rate (new
+# connections and handshakes per second) and idle memory per connection.
+#
+# Ours: `rfc6455` echoes with recv + feed (replies written together by the recv that would
+# wait: the tokio adapter's "Batching replies"), `rfc6455-send` with recv + send (a write per
+# reply, as the peers' plain servers), `rfc6455-batched` through our Stream + Sink as the
+# peers' `-batched` servers.
 #
 # Usage: scripts/bench-echo.sh
 # Environment:
@@ -13,7 +19,8 @@
 #                   CONNSxBYTES[xWINDOW]: connections, message bytes, messages in flight per
 #                   connection (default 1: send, wait for the echo, repeat)
 #   KIND=binary     or text (ASCII text messages)
-#   SERVERS="rfc6455 tungstenite fastwebsockets tokio-websockets yawc sockudo tcp"
+#   SERVERS="rfc6455 rfc6455-send rfc6455-batched tungstenite tungstenite-batched fastwebsockets
+#            tokio-websockets tokio-websockets-batched yawc yawc-batched sockudo sockudo-batched tcp"
 #   ACCEPT=3000     connections for the accept-rate run (scaled by SCALE; 0 skips it)
 #   ACCEPT_SERVERS="rfc6455 tungstenite fastwebsockets"
 #   ACCEPT_PARALLEL=16   handshakes under way at once
@@ -31,9 +38,11 @@
 #
 # The last lines, one per workload and peer, are for scripts:
 #   ratio WORKLOAD PEER MSGS_RATIO CPU_RATIO
-# MSGS_RATIO = our msgs/s / the peer's (above 1: we are faster); CPU_RATIO = our server CPU
-# per message / the peer's (below 1: we use less). For the accept run WORKLOAD is `accept`
-# and the ratios are of connections per second and CPU per connection.
+# MSGS_RATIO = our (`rfc6455`) msgs/s / the peer's (above 1: we are faster); CPU_RATIO = our
+# server CPU per message / the peer's (below 1: we use less). For the accept run WORKLOAD is
+# `accept` and the ratios are of connections per second and CPU per connection. Then, per
+# workload, the best peer library (any variant; not ours, not the TCP echo) by each measure:
+#   best WORKLOAD FASTEST_PEER MSGS_RATIO CHEAPEST_PEER CPU_RATIO
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,7 +53,7 @@ SCALE=${SCALE:-1}
 IDLE=${IDLE:-0}
 WORKLOADS=${WORKLOADS:-"100x16 500x16384 1x65536 64x20x16 64x1024x16 500x16384x4 10x16384x16"}
 KIND=${KIND:-binary}
-SERVERS=${SERVERS:-"rfc6455 tungstenite fastwebsockets tokio-websockets yawc sockudo tcp"}
+SERVERS=${SERVERS:-"rfc6455 rfc6455-send rfc6455-batched tungstenite tungstenite-batched fastwebsockets tokio-websockets tokio-websockets-batched yawc yawc-batched sockudo sockudo-batched tcp"}
 ACCEPT=${ACCEPT:-3000}
 ACCEPT_SERVERS=${ACCEPT_SERVERS:-"rfc6455 tungstenite fastwebsockets"}
 ACCEPT_PARALLEL=${ACCEPT_PARALLEL:-16}
@@ -65,9 +74,8 @@ peers_target=${PEERS_TARGET_DIR:-$target/bench-peers}
 case $KIND in binary) kind_flag=() ;; text) kind_flag=(--text) ;; *) echo "KIND is binary or text" >&2; exit 2 ;; esac
 
 echo "==> building (release)" >&2
-cargo build -q --release --features tokio --example autobahn_server --example load
+cargo build -q --release --features tokio --example load
 (cd benches/peers && CARGO_TARGET_DIR=$peers_target cargo build -q --release)
-ours_bin=$target/release/examples/autobahn_server
 load_bin=$target/release/examples/load
 peers_bin=$peers_target/release/bench-echo-peers
 
@@ -87,10 +95,7 @@ ulimit -n "$want_fds" 2>/dev/null || echo "could not raise ulimit -n to $want_fd
 
 start_server() { # NAME PORT
   local name=$1 port=$2
-  case $name in
-    rfc6455) "$ours_bin" --adapter tokio "127.0.0.1:$port" >/dev/null & ;;
-    *) "$peers_bin" "$name" "127.0.0.1:$port" >/dev/null & ;;
-  esac
+  "$peers_bin" "$name" "127.0.0.1:$port" >/dev/null &
   server_pid=$!
   for _ in $(seq 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
@@ -197,6 +202,7 @@ print("accept = new connections + opening handshakes per second, CPU per connect
 hdr = f"{'workload':<14}{'server':<18}{'msgs/s':>12}{'CPU us/msg':>12}{'msgs/s ratio':>14}{'CPU ratio':>11}"
 print(hdr); print("-" * len(hdr))
 lines = []
+best = []
 for w in workloads:
     if (w, "rfc6455") not in rate:
         continue
@@ -208,10 +214,16 @@ for w in workloads:
         r, c = med(rate[(w, p)]), med(cpu[(w, p)])
         print(f"{'':<14}{p:<18}{r:>12.0f}{c:>12.2f}{div(ours_r, r):>14.2f}{div(ours_c, c):>11.2f}")
         lines.append(f"ratio {w} {p} {div(ours_r, r):.3f} {div(ours_c, c):.3f}")
+    libs = [p for p in peers if not p.startswith("rfc6455") and p != "tcp" and (w, p) in rate]
+    if libs and w != "accept":
+        fast = max(libs, key=lambda p: med(rate[(w, p)]))
+        cheap = min(libs, key=lambda p: med(cpu[(w, p)]))
+        best.append(f"best {w} {fast} {div(ours_r, med(rate[(w, fast)])):.3f} "
+                    f"{cheap} {div(ours_c, med(cpu[(w, cheap)])):.3f}")
 if idle:
     print("\nIdle memory (server RSS growth per open connection):")
     for s, b in idle.items():
         print(f"  {s:<18}{b:>10.0f} bytes")
 print()
-print("\n".join(lines))
+print("\n".join(lines + best))
 EOF

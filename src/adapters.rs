@@ -191,11 +191,54 @@ pub(crate) use maybe_tls_stream;
 /// The send family, written once for the blocking `WebSocket`, the tokio `WebSocket` and the
 /// tokio `WriteHalf`: each method runs one core command through the adapter's `$submit`
 /// (`fn $submit(&mut self, command: impl FnOnce(&mut Connection) -> Result<(), UsageError>)`),
-/// which queues it and writes. `$kw` is `async` and `$aw` is `.await` for the tokio ones;
-/// `$note` is the adapter's sentence on what happens to a queued message (cancel safety,
-/// back-pressure).
+/// which queues it and writes, and the `feed` methods through `$enqueue` (same signature),
+/// which queues it without writing (after waiting, or refusing, while the queue is over
+/// `Config::write_buffer_high_water`). `$kw` is `async` and `$aw` is `.await` for the tokio
+/// ones; `$note` is the adapter's sentence on what happens to a queued message (cancel safety,
+/// back-pressure), `$feed_note` the same for a fed one.
 macro_rules! send_family {
-    ($submit:ident; $($kw:ident)?; [$($aw:tt)*]; $note:literal) => {
+    ($submit:ident, $enqueue:ident; $($kw:ident)?; [$($aw:tt)*]; $note:literal; $feed_note:literal) => {
+        /// Queues a message without writing it. Fed messages go out together, in as few
+        /// writes as the transport allows, with the next [`flush`](Self::flush) or `send*`,
+        /// or when a receive call has taken every message already received and is about to
+        /// wait for more (or has 64 KiB queued): a server that answers each message it
+        /// receives with `feed` writes once per batch of requests instead of once per reply.
+        /// See "Batching replies" in the module docs.
+        ///
+        /// A server queues large payloads by reference, as [`send`](Self::send) does.
+        ///
+        #[doc = $feed_note]
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub $($kw)? fn feed(
+            &mut self,
+            message: impl Into<crate::Message>,
+        ) -> Result<(), crate::Error> {
+            let message = message.into();
+            self.$enqueue(move |c| c.send(message)) $($aw)*
+        }
+
+        /// Queues a text message without writing it (see [`feed`](Self::feed)).
+        ///
+        #[doc = $feed_note]
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub $($kw)? fn feed_text(&mut self, text: &str) -> Result<(), crate::Error> {
+            self.$enqueue(|c| c.send_text(text)) $($aw)*
+        }
+
+        /// Queues a binary message without writing it (see [`feed`](Self::feed)).
+        ///
+        #[doc = $feed_note]
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub $($kw)? fn feed_binary(&mut self, data: &[u8]) -> Result<(), crate::Error> {
+            self.$enqueue(|c| c.send_binary(data)) $($aw)*
+        }
+
         /// Sends a message: queued, then written out. A server queues large payloads by
         /// reference, without copying them.
         ///

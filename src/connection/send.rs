@@ -24,6 +24,8 @@ use bytes::Bytes;
 const PONG_BACKLOG: u64 = 8 << 10;
 /// Server payloads at least this large are queued by reference instead of copied.
 pub(super) const ZERO_COPY_MIN: usize = 16 << 10;
+/// The largest payload [`Sender::small_message`] frames (a 2- or 4-byte length form).
+const SMALL_FRAME_MAX: usize = 0xFFFF;
 
 pub(super) struct Sender {
     pub(super) tx: TxQueue,
@@ -109,6 +111,37 @@ impl Sender {
         }
         self.frames(kind, 0, payload, shared);
         false
+    }
+
+    /// A whole message of at most 64 KiB that goes out as one frame, unencoded (no extension
+    /// is negotiated): the path most messages take.
+    #[inline]
+    pub(super) fn small_message(&mut self, kind: MessageKind, payload: &[u8]) {
+        // FIN, no reserved bits, the message's opcode.
+        let first = 0x80 | data_opcode(kind).as_u8();
+        let mask = self.mask_key();
+        self.tx.push_small_frame(first, payload, mask);
+    }
+
+    /// Whether `len` bytes go out through [`small_message`](Self::small_message).
+    #[inline]
+    pub(super) const fn fits_small(&self, len: usize) -> bool {
+        len <= SMALL_FRAME_MAX && len as u64 <= self.max_frame
+    }
+
+    /// A client's masking key for the next frame, `None` for a server (RFC 6455 §5.1, §5.3).
+    #[inline]
+    fn mask_key(&mut self) -> Option<[u8; 4]> {
+        match self.role {
+            Role::Client => {
+                let mut key = [0; 4];
+                if let Some(entropy) = self.entropy.as_mut() {
+                    entropy.fill(&mut key);
+                }
+                Some(key)
+            }
+            Role::Server => None,
+        }
     }
 
     /// A server's whole message queued by reference: one that goes out as one frame, as it
@@ -249,16 +282,7 @@ impl Sender {
     }
 
     fn write(&mut self, header: FrameHeader, payload: &[u8]) {
-        let mask = match self.role {
-            Role::Client => {
-                let mut key = [0; 4];
-                if let Some(entropy) = self.entropy.as_mut() {
-                    entropy.fill(&mut key);
-                }
-                Some(key)
-            }
-            Role::Server => None,
-        };
+        let mask = self.mask_key();
         self.tx.push_frame(header, payload, mask);
     }
 }
@@ -297,12 +321,18 @@ impl Connection {
     pub fn advance_transmit(&mut self, n: usize) {
         self.send.tx.advance(n);
         if self.handshake_left > 0 {
-            self.handshake_left = self.handshake_left.saturating_sub(n as u64);
-            if self.handshake_left == 0 {
-                self.timers.stop(Timer::Handshake);
-            }
+            self.handshake_written(n);
         }
         self.send.flush_pong();
+    }
+
+    /// `n` more bytes of the queue went out while the 101 response was being written.
+    #[cold]
+    fn handshake_written(&mut self, n: usize) {
+        self.handshake_left = self.handshake_left.saturating_sub(n as u64);
+        if self.handshake_left == 0 {
+            self.timers.stop(Timer::Handshake);
+        }
     }
 
     /// Queues a text message.
@@ -472,6 +502,7 @@ impl Connection {
         }
     }
 
+    #[inline]
     pub(super) fn send_data(
         &mut self,
         kind: MessageKind,
@@ -479,6 +510,10 @@ impl Connection {
     ) -> Result<(), UsageError> {
         self.check_send()?;
         self.send.check_message()?;
+        if self.extension.is_none() && self.send.fits_small(payload.len()) {
+            self.send.small_message(kind, payload);
+            return Ok(());
+        }
         if self
             .send
             .message(kind, payload, None, self.extension.as_deref_mut())

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode};
 use crate::message::{Message, MessageKind};
 use alloc::collections::VecDeque;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Bytes waiting for the transport: frozen chunks first (payloads queued by reference,
 /// prepared broadcast frames), then the tail that frames are encoded into. Nothing is lost on
@@ -41,7 +41,19 @@ impl TxQueue {
     }
 
     /// Drops the first `n` bytes (clamped to what is queued).
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
+        if self.chunks.is_empty() && n >= self.tail.len() {
+            // Written out whole, and all of it in the tail (the usual case for small frames):
+            // emptied where it stands (see `advance_slow`).
+            self.sent += self.tail.len() as u64;
+            self.tail.clear();
+            return;
+        }
+        self.advance_slow(n);
+    }
+
+    fn advance_slow(&mut self, n: usize) {
         let n = n.min(usize::try_from(self.len()).unwrap_or(usize::MAX));
         self.sent += n as u64;
         let mut left = n;
@@ -97,6 +109,34 @@ impl TxQueue {
         let before = self.tail.len();
         write_frame(&mut self.tail, header, payload, mask);
         self.queued += (self.tail.len() - before) as u64;
+    }
+
+    /// Encodes a whole message of at most 64 KiB as one frame into the tail: the header
+    /// written in place, the payload copied after it (masked on the way when `mask` is
+    /// given: one pass). What most messages take, kept free of the general header encoder.
+    #[inline]
+    pub(crate) fn push_small_frame(&mut self, first: u8, payload: &[u8], mask: Option<[u8; 4]>) {
+        let len = payload.len();
+        debug_assert!(len <= 0xFFFF);
+        let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+        let head_len = if len < 126 { 2 } else { 4 } + if mask.is_some() { 4 } else { 0 };
+        self.tail.reserve(head_len + len);
+        // Fixed-size pieces, stored directly rather than copied by length.
+        // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length".
+        if len < 126 {
+            self.tail.put_slice(&[first, mask_bit | len as u8]);
+        } else {
+            let [hi, lo] = (len as u16).to_be_bytes();
+            self.tail.put_slice(&[first, mask_bit | 126, hi, lo]);
+        }
+        match mask {
+            None => self.tail.extend_from_slice(payload),
+            Some(key) => {
+                self.tail.put_slice(&key);
+                frame::extend_masked(&mut self.tail, payload, key, 0);
+            }
+        }
+        self.queued += (head_len + len) as u64;
     }
 
     /// Queues an unmasked frame whose payload is shared, not copied.

@@ -70,7 +70,8 @@ impl<S: Transport> Driver<S> {
         }
     }
 
-    /// Runs `pump` until `step` yields, or the pump is done with the transport.
+    /// Runs `pump` until `step` yields, or the pump is done with the transport; every step is
+    /// followed by a write of what the pump queued (the handshakes).
     ///
     /// # Errors
     /// A transport error the pump does not settle (see [`Pump::transport_failed`]); a
@@ -78,7 +79,50 @@ impl<S: Transport> Driver<S> {
     pub(crate) fn drive<P, T>(
         &mut self,
         pump: &mut P,
+        step: impl FnMut(&mut P) -> Option<T>,
+    ) -> Result<Outcome<T>, Error>
+    where
+        P: Pump,
+    {
+        self.drive_batched(pump, step, |_| true)
+    }
+
+    /// Runs `pump` until `step` yields, or the pump is done with the transport.
+    ///
+    /// What the pump holds is yielded before anything is written or read: the messages of one
+    /// read are handed out without touching the transport or the clock, and what the
+    /// application queues meanwhile (replies fed with `feed`, Pongs) is written together
+    /// once they are taken, before the next read, or as soon as [`WRITE_BATCH`] bytes wait.
+    /// A step `urgent` marks (an event that obliged a Close echo or a Pong) is written at
+    /// once.
+    ///
+    /// # Errors
+    /// As [`drive`](Self::drive).
+    #[inline]
+    pub(crate) fn drive_batched<P, T>(
+        &mut self,
+        pump: &mut P,
         mut step: impl FnMut(&mut P) -> Option<T>,
+        urgent: impl Fn(&T) -> bool,
+    ) -> Result<Outcome<T>, Error>
+    where
+        P: Pump,
+    {
+        if let Some(yielded) = step(pump) {
+            self.after_step(pump, urgent(&yielded))?;
+            return Ok(Outcome::Step(yielded));
+        }
+        self.drive_io(pump, step, urgent)
+    }
+
+    /// The rest of [`drive_batched`](Self::drive_batched), once the pump has nothing to
+    /// yield without I/O: out of line, so that handing out what the pump holds stays short.
+    #[inline(never)]
+    fn drive_io<P, T>(
+        &mut self,
+        pump: &mut P,
+        mut step: impl FnMut(&mut P) -> Option<T>,
+        urgent: impl Fn(&T) -> bool,
     ) -> Result<Outcome<T>, Error>
     where
         P: Pump,
@@ -90,10 +134,7 @@ impl<S: Transport> Driver<S> {
             // A pump that failed at the last commit has nothing more to yield.
             if !failed {
                 if let Some(yielded) = step(pump) {
-                    // Write what the step obliged (a Pong, a Close echo) before handing it
-                    // over. A transport that refuses the write leaves it queued: what was
-                    // taken is not lost.
-                    self.write_or_settle(pump)?;
+                    self.after_step(pump, urgent(&yielded))?;
                     return Ok(Outcome::Step(yielded));
                 }
             }
@@ -110,6 +151,17 @@ impl<S: Transport> Driver<S> {
             }
             failed = self.read_once(pump)?;
         }
+    }
+
+    /// After a step yielded: writes what it obliged (a Pong, a Close echo) when `urgent`,
+    /// or what is queued once it reaches [`WRITE_BATCH`], before handing it over. A
+    /// transport that refuses the write leaves it queued: what was taken is not lost.
+    #[inline]
+    fn after_step<P: Pump>(&mut self, pump: &mut P, urgent: bool) -> Result<(), Error> {
+        if urgent || pump.transmit_len() >= WRITE_BATCH {
+            self.write_or_settle(pump)?;
+        }
+        Ok(())
     }
 
     /// Writes what the pump queued; a write error the pump settles counts as end-of-file.
@@ -194,6 +246,10 @@ impl<S: Transport> Driver<S> {
         Ok(fed.is_err())
     }
 }
+
+/// Queued bytes at which the receive loop writes without waiting for the messages already
+/// received to be taken (see `tokio/driver.rs`, which uses the same amount).
+const WRITE_BATCH: u64 = 64 << 10;
 
 enum ReadOutcome {
     Data(usize),

@@ -16,6 +16,44 @@
 //! Timeouts (handshake, close, keepalive) come from the core's timers; the adapter turns the
 //! next deadline into a read timeout on the transport.
 //!
+//! # Batching replies
+//!
+//! `send*` writes its message at once: one `write` system call per message. A server that
+//! answers each message it receives can [`feed`](WebSocket::feed) the answers instead: they
+//! are queued, and [`recv`](WebSocket::recv) writes them together once it has handed out
+//! every message that arrived in the last read and is about to read again (or once 64 KiB
+//! are queued). A peer that sends sixteen requests at once then gets sixteen answers in one
+//! write. Nothing waits longer than it would have: the answers go out before `recv` blocks.
+//! [`flush`](WebSocket::flush) writes the queue at any time.
+//!
+//! ```
+//! use rfc6455::{Config, Connection, Message, OsEntropy, sync};
+//! use std::io::Cursor;
+//!
+//! // A client's three messages, as they would arrive in one read.
+//! let mut client = Connection::client(Config::default(), Box::new(OsEntropy::new()));
+//! for text in ["one", "two", "three"] {
+//!     client.send_text(text)?;
+//! }
+//! let mut wire = Vec::new();
+//! for chunk in client.transmit_chunks() {
+//!     wire.extend_from_slice(chunk);
+//! }
+//!
+//! // The server end, over an in-memory stream: it echoes with `feed`.
+//! let stream = sync::NoTimeouts(Cursor::new(wire));
+//! let mut ws = sync::WebSocket::from_connection(stream, Connection::server(Config::default()));
+//! for _ in 0..3 {
+//!     let message = ws.recv()?.expect("a message");
+//!     ws.feed(message)?;
+//! }
+//! // Three answers queued, none written yet; `flush` (or the next `recv`) writes them.
+//! assert!(ws.connection().transmit_len() > 0);
+//! ws.flush()?;
+//! assert_eq!(ws.connection().transmit_len(), 0);
+//! # Ok::<(), rfc6455::Error>(())
+//! ```
+//!
 //! `wss://` needs the `rustls` feature: [`connect`] then speaks TLS (see [`crate::tls`]),
 //! and `connect_tls` / `accept_tls` take the caller's rustls configs.
 
@@ -200,7 +238,7 @@ impl<S: Transport> WebSocket<S> {
         &mut self.driver.stream
     }
 
-    send_family!(submit; ; [];
+    send_family!(submit, enqueue; ; [];
         "Over a blocking transport this returns once the message has been written (a peer \
          that never reads blocks it, so memory stays bounded by the kernel's buffers). Over a \
          transport that can refuse a write (a non-blocking socket, or one with a write \
@@ -208,7 +246,11 @@ impl<S: Transport> WebSocket<S> {
          `Config::write_buffer_high_water` bytes: while more than that is queued, a send is \
          refused with an [`io::ErrorKind::WouldBlock`] error **without queueing it**, so \
          retrying the same call later sends it exactly once. [`flush`](Self::flush) drains \
-         the queue.");
+         the queue.";
+        "Over a blocking transport this writes only while more than \
+         `Config::write_buffer_high_water` bytes are queued (until the queue is empty); over \
+         one that can refuse a write, such a call is refused with an \
+         [`io::ErrorKind::WouldBlock`] error **without queueing the message**, as `send` is.");
 
     /// Receives the next message. Pings are answered automatically; Pongs are skipped.
     /// Returns `Ok(None)` once the closing handshake has completed.
@@ -223,15 +265,23 @@ impl<S: Transport> WebSocket<S> {
     /// has been sent) or the stream ended without a Close (1006); [`Error::Io`] on transport
     /// failure, or of kind `WouldBlock` as above.
     pub fn recv(&mut self) -> Result<Option<Message>, Error> {
-        loop {
-            match self.recv_event()? {
-                Some(Event::Message(message)) => return Ok(Some(message)),
-                // A streamed message cannot be returned as one `Message`: dropping its
-                // chunks would lose data, so say so instead.
-                Some(Event::Chunk { .. }) => return Err(UsageError::StreamedMessage.into()),
-                Some(_) => {}
-                None => return Ok(None),
+        // Other events are taken (and their obligations kept) inside the step, so a Ping
+        // among messages costs no extra turn of the loop. A streamed message cannot be
+        // returned as one `Message`: dropping its chunks would lose data, so say so instead.
+        let step = |conn: &mut Connection| loop {
+            match conn.poll_event()? {
+                Event::Message(message) => return Some(Ok(message)),
+                Event::Chunk { .. } => return Some(Err(UsageError::StreamedMessage)),
+                _ => {}
             }
+        };
+        match self.driver.drive_batched(&mut self.conn, step, |_| false)? {
+            Outcome::Step(Ok(message)) => Ok(Some(message)),
+            Outcome::Step(Err(usage)) => Err(usage.into()),
+            Outcome::Ended => match self.conn.error() {
+                Some(e) => Err(e.into()),
+                None => Ok(None),
+            },
         }
     }
 
@@ -269,7 +319,11 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`recv`](Self::recv).
     pub fn recv_event(&mut self) -> Result<Option<Event>, Error> {
-        match self.driver.drive(&mut self.conn, Connection::poll_event)? {
+        let urgent = |event: &Event| !matches!(event, Event::Message(_) | Event::Chunk { .. });
+        match self
+            .driver
+            .drive_batched(&mut self.conn, Connection::poll_event, urgent)?
+        {
             Outcome::Step(event) => Ok(Some(event)),
             Outcome::Ended => match self.conn.error() {
                 Some(e) => Err(e.into()),
@@ -317,6 +371,17 @@ impl<S: Transport> WebSocket<S> {
         &mut self,
         command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
     ) -> Result<(), Error> {
+        self.enqueue(command)?;
+        self.driver.write_out(&mut self.conn)?;
+        Ok(())
+    }
+
+    /// The one way the `feed` family queues: as [`submit`](Self::submit), without the
+    /// write after it.
+    fn enqueue(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), Error> {
         let high_water = self.conn.config().write_buffer_high_water as u64;
         if self.conn.transmit_len() > high_water
             && !self.driver.write_out(&mut self.conn)?
@@ -325,7 +390,6 @@ impl<S: Transport> WebSocket<S> {
             return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
         }
         command(&mut self.conn)?;
-        self.driver.write_out(&mut self.conn)?;
         Ok(())
     }
 }

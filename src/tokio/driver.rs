@@ -266,14 +266,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Poll::Ready(())
     }
 
-    /// The loop: writes what the pump queued, yields what `step` takes from it, reads and
-    /// waits for its deadlines, shuts down the write half when the pump wants it, and ends
-    /// when the pump is done with the stream.
+    /// [`poll_drive_batched`](Self::poll_drive_batched) with every step urgent (the
+    /// handshakes).
     pub(super) fn poll_drive<P: Pump, T>(
         &mut self,
         cx: &mut Context<'_>,
         pump: &mut P,
+        step: impl FnMut(&mut P) -> Option<T>,
+    ) -> Poll<Result<Outcome<T>, Error>> {
+        self.poll_drive_batched(cx, pump, step, |_| true)
+    }
+
+    /// The loop: yields what `step` takes from the pump, writes what the pump queued, reads
+    /// and waits for its deadlines, shuts down the write half when the pump wants it, and ends
+    /// when the pump is done with the stream.
+    ///
+    /// What the pump holds is yielded before anything is written or read: a batch of messages
+    /// that arrived in one read is handed out one call at a time without touching the stream
+    /// or the clock, and what the application queues meanwhile (replies fed with `feed`, Pongs)
+    /// goes out together, in one write, once the batch is taken and before the next read
+    /// waits, or as soon as [`WRITE_BATCH`] bytes are queued. A step that `urgent` marks (an
+    /// event that obliged a Close echo or a Pong, a handshake step) is followed by a write at
+    /// once, as the loop always did.
+    #[inline]
+    pub(super) fn poll_drive_batched<P: Pump, T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        pump: &mut P,
         mut step: impl FnMut(&mut P) -> Option<T>,
+        urgent: impl Fn(&T) -> bool,
+    ) -> Poll<Result<Outcome<T>, Error>> {
+        if let Some(yielded) = step(pump) {
+            self.after_step(cx, pump, urgent(&yielded));
+            return Poll::Ready(Ok(Outcome::Step(yielded)));
+        }
+        self.poll_drive_io(cx, pump, step, urgent)
+    }
+
+    /// The rest of [`poll_drive_batched`](Self::poll_drive_batched), once the pump has
+    /// nothing to yield without I/O: kept out of line, so the path that hands out what the
+    /// pump holds stays a few instructions.
+    #[inline(never)]
+    fn poll_drive_io<P: Pump, T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        pump: &mut P,
+        mut step: impl FnMut(&mut P) -> Option<T>,
+        urgent: impl Fn(&T) -> bool,
     ) -> Poll<Result<Outcome<T>, Error>> {
         // The clock is read at most once per call: the loop below never waits (a pending read
         // or timer returns, and the timer path tells the pump the time itself).
@@ -284,9 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             // A pump that failed on the last input has nothing more to yield.
             if !failed {
                 if let Some(yielded) = step(pump) {
-                    // Start writing what the step obliged (a Pong, the Close echo). A write
-                    // error is left for the next call, so what was taken is not lost.
-                    let _ = self.write_queued(cx, pump);
+                    self.after_step(cx, pump, urgent(&yielded));
                     return Poll::Ready(Ok(Outcome::Step(yielded)));
                 }
             }
@@ -323,4 +360,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             };
         }
     }
+
+    /// After a step yielded: starts writing what it obliged (a Pong, the Close echo) when
+    /// `urgent`, or what is queued once it reaches [`WRITE_BATCH`]. A write error is left for
+    /// the next call, so what was taken is not lost.
+    #[inline]
+    fn after_step<P: Pump>(&mut self, cx: &mut Context<'_>, pump: &mut P, urgent: bool) {
+        if urgent || pump.transmit_len() >= WRITE_BATCH {
+            let _ = self.write_queued(cx, pump);
+        }
+    }
 }
+
+/// Queued bytes at which the receive loop writes without waiting for the batch of received
+/// events to be taken: enough for many small replies per write, little enough that a peer
+/// streaming without pause still gets its replies as they are made.
+pub(super) const WRITE_BATCH: u64 = 64 << 10;

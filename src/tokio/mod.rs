@@ -40,6 +40,50 @@
 //! our memory. The `send*` methods queue their message and then wait until everything queued
 //! has been written.
 //!
+//! # Batching replies
+//!
+//! `send*` writes its message before it completes: one `write` system call per message. A
+//! server that answers each message it receives can [`feed`](WebSocket::feed) the answers
+//! instead: they are queued, and [`recv`](WebSocket::recv) writes them together once it has
+//! handed out every message that arrived in the last read and is about to wait for more (or
+//! once 64 KiB are queued). A client that sends sixteen requests at once then gets sixteen
+//! answers in one write, and the server makes one system call where it made sixteen. Nothing
+//! waits longer than it would have: the answers go out before `recv` waits.
+//! [`flush`](WebSocket::flush) writes the queue at any time; the [`Sink`] impl queues in
+//! `start_send` and writes in `poll_flush` (so `StreamExt::forward` batches the same way).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rfc6455::Error> {
+//! use rfc6455::{Config, Connection, OsEntropy, tokio::WebSocket};
+//!
+//! let (near, far) = tokio::io::duplex(64 << 10);
+//! let mut server = WebSocket::from_connection(near, Connection::server(Config::default()));
+//! let client = Connection::client(Config::default(), Box::new(OsEntropy::new()));
+//! let mut client = WebSocket::from_connection(far, client);
+//!
+//! // The client pipelines three requests, written together by `flush`.
+//! for text in ["one", "two", "three"] {
+//!     client.feed_text(text).await?;
+//! }
+//! client.flush().await?;
+//!
+//! // The echo loop of a server: answers are fed, and written by the `recv` that would wait.
+//! let echo = tokio::spawn(async move {
+//!     while let Some(message) = server.recv().await? {
+//!         server.feed(message).await?;
+//!     }
+//!     Ok::<_, rfc6455::Error>(())
+//! });
+//! for text in ["one", "two", "three"] {
+//!     let answer = client.recv().await?.expect("an answer");
+//!     assert_eq!(answer.as_text(), Some(text));
+//! }
+//! client.close(rfc6455::CloseCode::NORMAL, "").await?;
+//! echo.await.expect("echo task")?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Split halves without a waker shim
 //!
 //! [`WebSocket::split`] shares the state in an `Arc<std::sync::Mutex<_>>`, locked only inside
@@ -204,10 +248,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
-    send_family!(submit; async; [.await];
+    /// The one way the `feed` family queues: waits (writing) while more than
+    /// `Config::write_buffer_high_water` bytes are queued, then runs the command against the
+    /// core, once, without writing.
+    async fn enqueue(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_ready_to_queue(cx)).await?;
+        self.inner.queue(command)
+    }
+
+    send_family!(submit, enqueue; async; [.await];
         "Cancel safety: the message is queued exactly once, at the first poll; if the future \
          is dropped later, it is still written (once) by the next `send*`, `flush`, `close` \
-         or `recv`. The future completes once everything queued is written.");
+         or `recv`. The future completes once everything queued is written.";
+        "Back-pressure and cancel safety: while more than `Config::write_buffer_high_water` \
+         bytes are queued, the future writes and waits for the queue to drain to that mark; \
+         the message is queued exactly once, when the future completes (a future dropped \
+         before that queues nothing).");
 
     /// Receives the next message. Pings are answered automatically; Pongs are skipped.
     /// Returns `Ok(None)` once the closing handshake has completed (and the stream is shut
@@ -363,33 +422,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// The receive loop: events out, reads and timers in, obligations written on the way.
+    /// The receive loop: events out, reads and timers in, obligations written on the way
+    /// (at once for the events that bring one; replies to messages once the batch is taken).
     fn poll_recv_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
-        let outcome = ready!(
-            self.driver
-                .poll_drive(cx, &mut self.conn, Connection::poll_event)
-        )?;
+        let outcome = ready!(self.driver.poll_drive_batched(
+            cx,
+            &mut self.conn,
+            Connection::poll_event,
+            |event| !matches!(event, Event::Message(_) | Event::Chunk { .. }),
+        ))?;
         Poll::Ready(match outcome {
             Outcome::Step(event) => Ok(Some(event)),
             Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
         })
     }
 
-    /// Skips events other than messages.
+    /// The receive loop for messages: other events are taken (and their obligations kept)
+    /// inside the step, so a Ping among messages costs no extra turn of the loop.
     fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
-        loop {
-            match ready!(self.poll_recv_event(cx)) {
-                Ok(Some(Event::Message(message))) => return Poll::Ready(Ok(Some(message))),
-                // A streamed message cannot be returned as one `Message`: dropping its
-                // chunks would lose data, so say so instead.
-                Ok(Some(Event::Chunk { .. })) => {
-                    return Poll::Ready(Err(UsageError::StreamedMessage.into()));
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return Poll::Ready(Ok(None)),
-                Err(e) => return Poll::Ready(Err(e)),
+        // A streamed message cannot be returned as one `Message`: dropping its chunks would
+        // lose data, so say so instead.
+        let step = |conn: &mut Connection| loop {
+            match conn.poll_event()? {
+                Event::Message(message) => return Some(Ok(message)),
+                Event::Chunk { .. } => return Some(Err(UsageError::StreamedMessage)),
+                _ => {}
             }
-        }
+        };
+        let outcome = ready!(
+            self.driver
+                .poll_drive_batched(cx, &mut self.conn, step, |_| false)
+        )?;
+        Poll::Ready(match outcome {
+            Outcome::Step(Ok(message)) => Ok(Some(message)),
+            Outcome::Step(Err(usage)) => Err(usage.into()),
+            Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
+        })
     }
 
     /// `Stream::poll_next`: messages until the end, which is yielded once.

@@ -139,11 +139,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         self.flush().await
     }
 
-    send_family!(submit; async; [.await];
+    /// The one way the `feed` family queues: waits (writing, registered as the writer) while
+    /// the queue is over `Config::write_buffer_high_water`, then runs the command against the
+    /// core under the lock, once, without writing.
+    async fn enqueue(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), Error> {
+        {
+            let _parked = ParkGuard(&self.shared);
+            poll_fn(|cx| {
+                with_lock(&self.shared, |i| {
+                    i.poll_as_writer(cx, Inner::poll_ready_to_queue)
+                })
+            })
+            .await?;
+        }
+        with_lock(&self.shared, |i| i.queue(command))
+    }
+
+    send_family!(submit, enqueue; async; [.await];
         "Cancel safety: as the [`WebSocket`]'s: queued exactly once at the first poll, then \
          written; a dropped future leaves it queued for the next write. Unlike \
          [`WebSocket::close`], nothing here waits for the peer's Close: the [`ReadHalf`] \
-         sees it, finishes the handshake and returns `Ok(None)`.");
+         sees it, finishes the handshake and returns `Ok(None)`.";
+        "Back-pressure and cancel safety: as the [`WebSocket`]'s `feed`. What is fed here is \
+         written by this half's next `send*` or `flush`, or by the [`ReadHalf`] when it is \
+         about to wait for input: a writer that feeds should flush once its batch is fed.");
 
     /// As [`WebSocket::flush`] (cancel safe).
     ///

@@ -5,7 +5,17 @@
 //!
 //! `bench-echo-peers KIND ADDR` with KIND one of `tungstenite` (tokio-tungstenite 0.30),
 //! `fastwebsockets` (0.10, through its `FragmentCollector`), `tokio-websockets` (0.13),
-//! `yawc` (0.5), `sockudo` (sockudo-ws 3.1) or `tcp` (a plain TCP echo, the floor).
+//! `yawc` (0.5), `sockudo` (sockudo-ws 3.1) or `tcp` (a plain TCP echo, the floor); and
+//! ours: `rfc6455` (`recv`, then `feed`: the loop our docs recommend for a server that
+//! answers every message), `rfc6455-send` (`recv`, then `send`: one write per reply, as every
+//! peer above writes).
+//!
+//! `KIND-batched` (for `rfc6455`, `tungstenite`, `tokio-websockets`, `yawc`, `sockudo`: the
+//! libraries with a `Stream` + `Sink`): the same echo through the library's `Stream` and
+//! `Sink`, written once for all of them: replies are fed while the stream has a message
+//! ready and flushed before it waits, which is what `StreamExt::forward` does (and what
+//! tokio-tungstenite's own echo-server example uses). fastwebsockets has no `Stream` and
+//! its `read_frame` may not be polled and dropped, so it has no batched variant.
 //!
 //! `yawc-deflate` and `sockudo-deflate` are the same servers with permessage-deflate (RFC 7692)
 //! accepted when offered, at the parameters our own server agrees to a browser's offer: level
@@ -13,16 +23,23 @@
 //! libraries compress with zlib-rs (through flate2), our backend, so the deflate rows compare
 //! the WebSocket code around the same compressor.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const KINDS: &[&str] = &[
+    "rfc6455",
+    "rfc6455-send",
+    "rfc6455-batched",
     "tungstenite",
+    "tungstenite-batched",
     "fastwebsockets",
     "tokio-websockets",
+    "tokio-websockets-batched",
     "yawc",
+    "yawc-batched",
     "sockudo",
+    "sockudo-batched",
     "tcp",
     "yawc-deflate",
     "sockudo-deflate",
@@ -46,21 +63,163 @@ fn main() -> std::io::Result<()> {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             match kind.as_str() {
+                "rfc6455" => tokio::spawn(rfc6455_echo(stream, false)),
+                "rfc6455-send" => tokio::spawn(rfc6455_echo(stream, true)),
+                "rfc6455-batched" => tokio::spawn(rfc6455_batched(stream)),
                 "tungstenite" => tokio::spawn(tungstenite_echo(stream)),
+                "tungstenite-batched" => tokio::spawn(tungstenite_batched(stream)),
                 "fastwebsockets" => tokio::spawn(fastwebsockets_echo(stream)),
                 // Its echo example runs each connection unconstrained by tokio's
                 // cooperative budget.
                 "tokio-websockets" => {
                     tokio::spawn(tokio::task::unconstrained(tokio_websockets_echo(stream)))
                 }
+                "tokio-websockets-batched" => tokio::spawn(tokio::task::unconstrained(
+                    tokio_websockets_batched(stream),
+                )),
                 "yawc" => tokio::spawn(yawc_echo(stream)),
+                "yawc-batched" => tokio::spawn(yawc_batched(stream)),
                 "sockudo" => tokio::spawn(sockudo_echo(stream)),
+                "sockudo-batched" => tokio::spawn(sockudo_batched(stream)),
                 "yawc-deflate" => tokio::spawn(deflate::yawc_echo(stream)),
                 "sockudo-deflate" => tokio::spawn(deflate::sockudo_echo(stream)),
                 _ => tokio::spawn(tcp_echo(stream)),
             };
         }
     })
+}
+
+/// Ours, as the tokio adapter's docs recommend ("Batching replies"): `recv`, then `feed`
+/// (written by the `recv` that would wait); or, with `send`, `recv`, then `send` (written
+/// before it returns).
+async fn rfc6455_echo(stream: TcpStream, send: bool) {
+    let Ok(mut ws) = rfc6455::tokio::accept(stream).await else {
+        return;
+    };
+    while let Ok(Some(message)) = ws.recv().await {
+        let sent = if send {
+            ws.send(message).await
+        } else {
+            ws.feed(message).await
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
+/// What the batched echo does with an item of a library's `Stream`.
+enum Take<M> {
+    Echo(M),
+    Skip,
+    Stop,
+}
+
+/// The echo through a `Stream` + `Sink`: replies are fed while the stream has an item ready
+/// and flushed before it waits (as `StreamExt::forward` does).
+async fn batched_echo<S, I, M>(mut ws: S, take: impl Fn(I) -> Take<M>)
+where
+    S: Stream<Item = I> + Sink<M> + Unpin,
+{
+    loop {
+        let item = match ws.next().now_or_never() {
+            Some(item) => item,
+            None => {
+                if ws.flush().await.is_err() {
+                    return;
+                }
+                ws.next().await
+            }
+        };
+        let Some(item) = item else { return };
+        match take(item) {
+            Take::Echo(message) => {
+                if ws.feed(message).await.is_err() {
+                    return;
+                }
+            }
+            Take::Skip => {}
+            Take::Stop => {
+                let _ = ws.flush().await;
+                return;
+            }
+        }
+    }
+}
+
+async fn rfc6455_batched(stream: TcpStream) {
+    let Ok(ws) = rfc6455::tokio::accept(stream).await else {
+        return;
+    };
+    // The `Stream` yields messages only (Pings are answered, the Close echoed, inside).
+    batched_echo(ws, |item| match item {
+        Ok(message) => Take::Echo(message),
+        Err(_) => Take::Stop,
+    })
+    .await;
+}
+
+async fn tungstenite_batched(stream: TcpStream) {
+    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    batched_echo(ws, |item| match item {
+        Ok(msg) if msg.is_binary() || msg.is_text() => Take::Echo(msg),
+        Ok(msg) if msg.is_close() => Take::Stop,
+        Ok(_) => Take::Skip,
+        Err(_) => Take::Stop,
+    })
+    .await;
+}
+
+async fn tokio_websockets_batched(stream: TcpStream) {
+    let Ok((_request, ws)) = tokio_websockets::ServerBuilder::new()
+        .config(tokio_websockets::Config::default().frame_size(usize::MAX))
+        .limits(tokio_websockets::Limits::unlimited())
+        .accept(stream)
+        .await
+    else {
+        return;
+    };
+    batched_echo(ws, |item| match item {
+        Ok(msg) if msg.is_text() || msg.is_binary() => Take::Echo(msg),
+        Ok(_) => Take::Skip,
+        Err(_) => Take::Stop,
+    })
+    .await;
+}
+
+async fn yawc_batched(mut stream: TcpStream) {
+    if upgrade_by_hand(&mut stream).await.is_err() {
+        return;
+    }
+    let Ok(ws) =
+        yawc::WebSocket::from_stream(stream, yawc::Role::Server, yawc::Options::default())
+    else {
+        return;
+    };
+    batched_echo(ws, |frame: yawc::Frame| match frame.opcode() {
+        yawc::OpCode::Text | yawc::OpCode::Binary => Take::Echo(frame),
+        yawc::OpCode::Close => Take::Stop,
+        _ => Take::Skip,
+    })
+    .await;
+}
+
+async fn sockudo_batched(stream: TcpStream) {
+    let Some(stream) = sockudo_upgrade(stream).await else {
+        return;
+    };
+    let ws = sockudo_ws::WebSocketStream::server(stream, sockudo_ws::Config::default());
+    batched_echo(ws, |item| {
+        use sockudo_ws::protocol::Message;
+        match item {
+            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => Take::Echo(msg),
+            Ok(Message::Close(_)) | Err(_) => Take::Stop,
+            Ok(_) => Take::Skip,
+        }
+    })
+    .await;
 }
 
 /// tokio-tungstenite's echo example: every data message is sent back.
@@ -147,26 +306,10 @@ async fn yawc_echo(mut stream: TcpStream) {
 
 /// sockudo-ws's `simple_echo` example: its handshake helpers, then `WebSocketStream` as a
 /// `Stream` / `Sink` of whole messages.
-async fn sockudo_echo(mut stream: TcpStream) {
-    let mut buf = bytes::BytesMut::with_capacity(4096);
-    loop {
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        match sockudo_ws::handshake::parse_request(&buf) {
-            Ok(Some((request, _))) => {
-                let accept = sockudo_ws::handshake::generate_accept_key(request.key);
-                let response = sockudo_ws::handshake::build_response(&accept, None, None);
-                if stream.write_all(&response).await.is_err() {
-                    return;
-                }
-                break;
-            }
-            Ok(None) if buf.len() <= 16 << 10 => {}
-            _ => return,
-        }
-    }
+async fn sockudo_echo(stream: TcpStream) {
+    let Some(stream) = sockudo_upgrade(stream).await else {
+        return;
+    };
     let mut ws = sockudo_ws::WebSocketStream::server(stream, sockudo_ws::Config::default());
     while let Some(Ok(msg)) = ws.next().await {
         use sockudo_ws::protocol::Message;
@@ -177,6 +320,29 @@ async fn sockudo_echo(mut stream: TcpStream) {
         };
         if data && ws.send(msg).await.is_err() {
             break;
+        }
+    }
+}
+
+/// sockudo-ws' handshake helpers, as its `simple_echo` example uses them.
+async fn sockudo_upgrade(mut stream: TcpStream) -> Option<TcpStream> {
+    let mut buf = bytes::BytesMut::with_capacity(4096);
+    loop {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        match sockudo_ws::handshake::parse_request(&buf) {
+            Ok(Some((request, _))) => {
+                let accept = sockudo_ws::handshake::generate_accept_key(request.key);
+                let response = sockudo_ws::handshake::build_response(&accept, None, None);
+                if stream.write_all(&response).await.is_err() {
+                    return None;
+                }
+                return Some(stream);
+            }
+            Ok(None) if buf.len() <= 16 << 10 => {}
+            _ => return None,
         }
     }
 }
