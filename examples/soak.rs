@@ -357,8 +357,9 @@ struct Conn {
     dirs: [Direction; 2],
     /// [client, server].
     sides: [Side; 2],
-    /// When the proxy injected a fatal fault.
+    /// When the proxy injected a fatal fault, and which.
     faulted_at: Mutex<Option<Instant>>,
+    fault: Mutex<Option<&'static str>>,
     client_ended_at: Mutex<Option<Instant>>,
     hung: AtomicBool,
 }
@@ -439,6 +440,7 @@ impl Stats {
             dirs: Default::default(),
             sides: Default::default(),
             faulted_at: Mutex::new(None),
+            fault: Mutex::new(None),
             client_ended_at: Mutex::new(None),
             hung: AtomicBool::new(false),
         });
@@ -471,7 +473,11 @@ impl Stats {
     fn side_ended(&self, conn: &Conn, side: usize, outcome: &Result<(), String>) {
         match outcome {
             Ok(()) => conn.sides[side].clean.store(true, Relaxed),
-            Err(kind) => self.error(["client", "server"][side], kind.clone()),
+            Err(kind) => {
+                // Which fatal fault the connection saw: an error without one is worth a look.
+                let fault = conn.fault.lock().unwrap().unwrap_or("no fault");
+                self.error(["client", "server"][side], format!("{kind} [{fault}]"));
+            }
         }
         if side == CLIENT {
             *conn.client_ended_at.lock().unwrap() = Some(Instant::now());
@@ -1113,6 +1119,7 @@ async fn link(client: TcpStream, upstream: SocketAddr, n: u64) {
         st.faults[kind].fetch_add(1, Relaxed);
         if let Some(conn) = id.get().and_then(|id| st.lookup(*id)) {
             *conn.faulted_at.lock().unwrap() = Some(Instant::now());
+            *conn.fault.lock().unwrap() = Some(FAULT_NAMES[kind]);
         }
         let _ = fault_tx.send(fault);
         // Keep the sender: a dropped one would read as a change to the pumps.
@@ -1254,6 +1261,36 @@ fn rss_kib() -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The largest mappings by resident size (printed when memory did not come back), to tell
+/// the heap from thread stacks and other caches.
+fn largest_mappings(count: usize) -> Vec<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut maps: Vec<(u64, String)> = Vec::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            let kib = rss
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            maps.push((kib, current.clone()));
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-'))
+        {
+            current = line.to_owned();
+        }
+    }
+    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.into_iter()
+        .take(count)
+        .map(|(kib, map)| format!("{kib} KiB {map}"))
+        .collect()
 }
 
 fn fd_count() -> usize {
@@ -1563,6 +1600,11 @@ fn main() {
     }
     if fd_leak {
         failures.push(format!("descriptors leaked: {fds_start} -> {fds_end}"));
+    }
+    if rss_leak || std::env::var_os("SOAK_SHOW_MAPS").is_some() {
+        for map in largest_mappings(12) {
+            println!("soak: mapping {map}");
+        }
     }
     if rss_leak {
         failures.push(format!(
