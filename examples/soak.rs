@@ -59,9 +59,13 @@
 //! * Resources come back: after every task and thread has ended, `malloc_trim(0)`, then the
 //!   resident memory (VmRSS) and the open descriptors (/proc/self/fd) are compared with the
 //!   baseline taken once the runtime, listeners and proxy are up but before any connection.
-//!   Descriptors must not exceed the baseline; memory may exceed it by at most 32 MiB plus
-//!   25% of the baseline (allocator caches per thread, the runtime's grown timer and task
-//!   slabs, and the registry's table keep some).
+//!   Descriptors must not exceed the baseline; memory may exceed it by at most 64 MiB plus
+//!   25% of the baseline. Observed at 2,000 connections: a peak of 1.3-1.7 GiB (most of it
+//!   the deflate contexts of busy connections), then 20-40 MiB left above a 3.5 MiB
+//!   baseline, nearly all of it partly used pages in glibc's per-thread arenas (the
+//!   largest mappings are printed when the check fails, or with `SOAK_SHOW_MAPS=1`). The
+//!   slack does not grow with the run's length; a leak of 20 KiB or more per connection
+//!   (a compressor, a receive buffer) over the ~3,000 connections of a 60-s run exceeds it.
 //! * A panic anywhere fails the run.
 //!
 //! Progress goes to stdout every 10 s; the last line is
@@ -92,8 +96,8 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Slack for a loaded machine on top of the protocol's own timeouts.
 const MARGIN: Duration = Duration::from_secs(10);
-/// Allowed RSS growth: this much plus a quarter of the baseline.
-const RSS_SLACK_KIB: u64 = 32 << 10;
+/// Allowed RSS growth: this much plus a quarter of the baseline (see the module docs).
+const RSS_SLACK_KIB: u64 = 64 << 10;
 const THREAD_STACK: usize = 256 << 10;
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
@@ -505,6 +509,7 @@ impl Stats {
             ));
             return;
         }
+        // A message with a bad hash still arrived: it counts as corrupted, not also as lost.
         if fnv1a(body) != hash {
             self.corrupted.fetch_add(1, Relaxed);
             self.violation(&format!(
@@ -512,7 +517,6 @@ impl Stats {
                 conn.id,
                 body.len()
             ));
-            return;
         }
         if seq > *expected {
             self.lost.fetch_add(seq - *expected, Relaxed);
@@ -1286,7 +1290,7 @@ fn largest_mappings(count: usize) -> Vec<String> {
             current = line.to_owned();
         }
     }
-    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
     maps.into_iter()
         .take(count)
         .map(|(kib, map)| format!("{kib} KiB {map}"))
@@ -1337,7 +1341,7 @@ fn progress(started: Instant, open: usize) {
         .collect();
     let kinds = st.error_kinds.lock().unwrap();
     let mut top: Vec<(&String, &u64)> = kinds.iter().collect();
-    top.sort_by(|a, b| b.1.cmp(a.1));
+    top.sort_by_key(|e| std::cmp::Reverse(*e.1));
     let errors: Vec<String> = top
         .iter()
         .take(8)
