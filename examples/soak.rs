@@ -393,6 +393,9 @@ struct Stats {
     /// Client handshakes that completed, and those whose response agreed permessage-deflate.
     handshakes: AtomicU64,
     deflated: AtomicU64,
+    /// The longest time from a fatal fault to the end of its connection (as the watchdog saw
+    /// it, to within its 250-ms sweep), in milliseconds.
+    fault_to_end_ms: AtomicU64,
     msgs: AtomicU64,
     bytes: AtomicU64,
     lost: AtomicU64,
@@ -1431,6 +1434,10 @@ fn sweep(now: Instant) -> usize {
     }
     let mut registry = st.registry.lock().unwrap();
     for conn in done {
+        if let Some(at) = *conn.faulted_at.lock().unwrap() {
+            let ms = Instant::now().saturating_duration_since(at).as_millis() as u64;
+            st.fault_to_end_ms.fetch_max(ms, Relaxed);
+        }
         registry.remove(&conn.id);
         st.finalize(&conn);
     }
@@ -1481,6 +1488,7 @@ fn main() {
         conns_made: AtomicU64::new(0),
         handshakes: AtomicU64::new(0),
         deflated: AtomicU64::new(0),
+        fault_to_end_ms: AtomicU64::new(0),
         msgs: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         lost: AtomicU64::new(0),
@@ -1641,13 +1649,15 @@ fn main() {
         ));
     }
     println!(
-        "soak: {} in {:.1} s; hung {hung}, unclean {unclean}, panics {panics}, rss limit {} KiB",
+        "soak: {} in {:.1} s; hung {hung}, unclean {unclean}, panics {panics}, longest fault \
+         to end {} ms, rss limit {} KiB",
         if failures.is_empty() {
             "PASS".to_owned()
         } else {
             format!("FAIL ({})", failures.join("; "))
         },
         started.elapsed().as_secs_f64(),
+        st.fault_to_end_ms.load(Relaxed),
         rss_limit
     );
     println!(
