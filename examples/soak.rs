@@ -28,7 +28,8 @@
 //!   - per forwarded read (`--chunk-rate`, `--delay-rate`): chunking (the read is written
 //!     as up to 16 pieces, down to 1 byte each) and delays (1-20 ms);
 //!   - per connection-second (`--stall-rate`, `--half-close-rate`, `--rst-rate`), at most
-//!     one fatal fault per connection, none after the run's end: a stall (one direction
+//!     one fatal fault per connection, until the close timeout after the run's end (so a
+//!     few land in closing handshakes): a stall (one direction
 //!     stops being forwarded for good, so keepalive must find it), a half-close (one
 //!     direction is shut down with a FIN) or an RST (both sockets closed with `SO_LINGER`
 //!     0).
@@ -1109,7 +1110,8 @@ async fn link(client: TcpStream, upstream: SocketAddr, n: u64) {
     let mut plan = None;
     if args.faults && total > 0.0 {
         let at = Instant::now() + rng.exp(total);
-        if at < st.run_end {
+        // Faults keep coming while the clients close, so some hit a closing handshake.
+        if at < st.run_end + CLOSE_TIMEOUT {
             let pick = rng.unit() * total;
             let dir = rng.range(0, 1) as usize;
             let fault = if pick < args.stall_rate {
