@@ -1,5 +1,6 @@
 //! Limits and switches for a connection and its handshake.
 
+use crate::handshake::OriginPolicy;
 use core::time::Duration;
 
 /// Limits and switches, shared by the handshake and the connection.
@@ -65,6 +66,13 @@ pub struct Config {
     /// `max_frame_size` still apply (raise them to stream without a cap). The adapters'
     /// `recv` returns whole messages only: use `recv_event` in this mode.
     pub streaming_threshold: Option<u64>,
+    /// Which browser origins a server lets upgrade. Default
+    /// [`OriginPolicy::SameHost`]: a request whose `Origin` names another host than its
+    /// `Host` is answered 403; a request without `Origin` (not a browser) is accepted.
+    ///
+    /// Stops cross-site WebSocket hijacking: a page on another site opening a WebSocket to
+    /// this server with the user's cookies (RFC 6455 §10.2). Ignored by clients.
+    pub origin_policy: OriginPolicy,
 }
 
 impl Default for Config {
@@ -82,6 +90,7 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(20),
             write_buffer_high_water: 1 << 20,
             streaming_threshold: None,
+            origin_policy: OriginPolicy::SameHost,
         }
     }
 }
@@ -126,4 +135,6 @@ setters! {
     write_buffer_high_water: usize;
     /// Sets the `streaming_threshold` field.
     streaming_threshold: Option<u64>;
+    /// Sets the `origin_policy` field.
+    origin_policy: OriginPolicy;
 }

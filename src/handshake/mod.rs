@@ -28,11 +28,13 @@
 
 mod client;
 pub(crate) mod http;
-mod request;
+mod origin;
+pub(crate) mod request;
 mod server;
 pub(crate) mod uri;
 
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
+pub use origin::OriginPolicy;
 pub use request::Request;
 pub use server::{
     ACCEPT_OWNED_HEADERS, Accept, REJECT_OWNED_HEADERS, Refusal, Reject, ServerHandshake,
