@@ -72,6 +72,8 @@ pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod utf8;
+#[cfg(feature = "http")]
+pub mod web;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;

@@ -194,7 +194,7 @@ fn expect_eof(tcp: &mut TcpStream) {
 fn echo_roundtrip_text_binary_1mib_fragments_and_ping() {
     let (port, server) = echo_server(Config::default());
     bounded(move || {
-        let (mut ws, response) = sync::connect(&url(port)).unwrap();
+        let (mut ws, response) = sync::connect(url(port)).unwrap();
         assert_eq!(response.status(), 101);
 
         ws.send_text("hello").unwrap();
@@ -239,7 +239,7 @@ fn rfc6455_7_close_from_client_4000_seen_on_both_ends() {
         (close, ws.recv().unwrap(), ws.recv().unwrap())
     });
     bounded(move || {
-        let (mut ws, _) = sync::connect(&url(port)).unwrap();
+        let (mut ws, _) = sync::connect(url(port)).unwrap();
         ws.send_close(CloseCode(4000), "client-bye").unwrap();
         match ws.recv_event().unwrap() {
             // RFC 6455 §5.5.1: the echo "typically echos the status code it received".
@@ -273,7 +273,7 @@ fn rfc6455_7_close_from_server_4000_seen_on_both_ends() {
         (echo, ws.recv().unwrap())
     });
     bounded(move || {
-        let (mut ws, _) = sync::connect(&url(port)).unwrap();
+        let (mut ws, _) = sync::connect(url(port)).unwrap();
         match ws.recv_event().unwrap() {
             Some(Event::Close(frame)) => {
                 assert_eq!(
@@ -294,7 +294,7 @@ fn rfc6455_7_close_from_server_4000_seen_on_both_ends() {
 fn close_waits_for_the_echo_and_returns_ok() {
     let (port, server) = echo_server(Config::default());
     bounded(move || {
-        let (mut ws, _) = sync::connect(&url(port)).unwrap();
+        let (mut ws, _) = sync::connect(url(port)).unwrap();
         ws.close(CloseCode(4000), "bye").unwrap();
         assert_eq!(ws.recv().unwrap(), None);
     });
@@ -321,7 +321,7 @@ fn rfc6455_7_1_5_client_reports_eof_without_close_as_1006() {
     // The server completes the handshake and drops the socket without a Close frame.
     let (port, server) = serve(Config::default(), drop);
     bounded(move || {
-        let (mut ws, _) = sync::connect(&url(port)).unwrap();
+        let (mut ws, _) = sync::connect(url(port)).unwrap();
         wait(&server);
         match ws.recv() {
             Err(Error::Protocol(ProtocolError::UnexpectedEof)) => {}
@@ -440,7 +440,7 @@ fn our_client_sees_the_rejection_status() {
         |_| Err(Reject::new(403)),
         |ws| ws.map(drop),
     );
-    let result = bounded(move || sync::connect(&url(port)).map(drop));
+    let result = bounded(move || sync::connect(url(port)).map(drop));
     assert!(
         matches!(
             result,
@@ -584,7 +584,7 @@ fn rfc6455_7_recv_event_timeout_times_out_then_delivers_the_peers_close() {
         ws.close(CloseCode(4001), "after the timeout")
     });
     bounded(move || {
-        let (mut ws, _) = sync::connect(&url(port)).unwrap();
+        let (mut ws, _) = sync::connect(url(port)).unwrap();
         match ws.recv_event_timeout(SHORT) {
             Err(Error::Io(e)) => assert_eq!(e.kind(), ErrorKind::TimedOut),
             other => panic!("expected a timeout, got {other:?}"),

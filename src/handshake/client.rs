@@ -185,6 +185,23 @@ impl ClientRequest {
     pub fn protocols(&self) -> impl Iterator<Item = &str> {
         self.protocols.iter().map(String::as_str)
     }
+
+    /// The `Host` value the request is sent with: the host as written in the URI, plus
+    /// `:port` when it is not the scheme's default (RFC 6455 §4.1).
+    #[must_use]
+    pub fn host_header(&self) -> &str {
+        &self.host_header
+    }
+
+    /// The offered extensions, as given to [`extension`](Self::extension).
+    pub fn extensions(&self) -> impl Iterator<Item = &str> {
+        self.extensions.iter().map(String::as_str)
+    }
+
+    /// The extra headers, as given to [`header`](Self::header).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
 }
 
 /// The server's response to the opening handshake: status, reason and headers.

@@ -28,12 +28,14 @@
 
 mod client;
 pub(crate) mod http;
+mod into_request;
 mod origin;
 pub(crate) mod request;
 mod server;
 pub(crate) mod uri;
 
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
+pub use into_request::IntoClientRequest;
 pub use origin::OriginPolicy;
 pub use request::Request;
 pub use server::{

@@ -51,8 +51,8 @@ pub const REJECT_OWNED_HEADERS: &[&str] = &["Connection", "Content-Length", "Tra
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Accept {
-    protocol: Option<String>,
-    headers: Vec<(String, String)>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Accept {
@@ -90,8 +90,8 @@ impl Accept {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reject {

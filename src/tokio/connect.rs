@@ -6,7 +6,7 @@ use super::handshake::client_started;
 use super::{MaybeTlsStream, WebSocket};
 use crate::config::Config;
 use crate::error::Error;
-use crate::handshake::{ClientRequest, Response};
+use crate::handshake::{ClientRequest, IntoClientRequest, Response};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Instant;
 #[cfg(feature = "tokio-rustls")]
@@ -20,6 +20,10 @@ use {
 /// connection to a `wss://` URI, trusting the
 /// [`webpki-roots`](crate::tls::default_client_config)) and performs the client handshake.
 ///
+/// `request` is anything [`IntoClientRequest`]: a URI as `&str` or `String`, a
+/// [`ClientRequest`], or with the `http` feature an `http::Uri` or
+/// `http::Request<()>`.
+///
 /// Connecting (and TLS) and the handshake together are bounded by
 /// `Config::handshake_timeout`. Not cancel safe: dropping the future abandons the connection.
 ///
@@ -28,18 +32,23 @@ use {
 /// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
 /// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Handshake`] if the
 /// server refuses or the handshake times out.
-pub async fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
-    connect_with(ClientRequest::new(uri)?, Config::default()).await
+pub async fn connect(
+    request: impl IntoClientRequest,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with(request, Config::default()).await
 }
 
-/// Like [`connect`], with a request builder (subprotocols, headers) and a config.
+/// Like [`connect`], with a config. `request` may be a URI or a
+/// [`ClientRequest`] builder (subprotocols, headers), or with the
+/// `http` feature an `http::Request<()>`: anything [`IntoClientRequest`].
 ///
 /// # Errors
 /// As [`connect`].
 pub async fn connect_with(
-    request: ClientRequest,
+    request: impl IntoClientRequest,
     config: Config,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let request = request.into_client_request()?;
     #[cfg(feature = "tokio-rustls")]
     {
         connect_tls(request, config, crate::tls::default_client_config()).await
@@ -82,10 +91,11 @@ pub async fn connect_with(
 /// ```
 #[cfg(feature = "tokio-rustls")]
 pub async fn connect_tls(
-    request: ClientRequest,
+    request: impl IntoClientRequest,
     config: Config,
     tls: Arc<ClientConfig>,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let request = request.into_client_request()?;
     let start = Instant::now();
     let name = if request.is_tls() {
         Some(crate::tls::server_name(request.host())?)
