@@ -51,6 +51,8 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 pub mod adapters;
+#[cfg(feature = "axum08")]
+pub mod axum08;
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -60,7 +62,11 @@ pub mod entropy;
 pub mod error;
 pub mod extension;
 pub mod frame;
+#[cfg(feature = "h2")]
+pub mod h2;
 pub mod handshake;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod message;
 pub mod proxy;
 pub mod pump;

@@ -255,6 +255,34 @@ impl Response {
     }
 }
 
+impl Response {
+    /// A response that did not come through the byte parser: the `200` that accepts an
+    /// HTTP/2 extended CONNECT (RFC 8441 §5), its reason phrase empty.
+    #[cfg(feature = "h2")]
+    pub(crate) fn from_head(status: u16, head: Head) -> Self {
+        let extensions = {
+            let mut values = head
+                .values("sec-websocket-extensions")
+                .map(|v| String::from_utf8_lossy(v));
+            values
+                .next()
+                .map(|first| values.fold(first.into_owned(), |acc, v| acc + ", " + &v))
+        };
+        Self {
+            status,
+            reason: 0..0,
+            head,
+            extensions,
+        }
+    }
+
+    /// Where the response's bytes are kept, for the checks the HTTP/2 client shares.
+    #[cfg(feature = "h2")]
+    pub(crate) const fn head(&self) -> &Head {
+        &self.head
+    }
+}
+
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")

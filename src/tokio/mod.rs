@@ -86,8 +86,8 @@
 mod connect;
 mod driver;
 mod handshake;
-// TCP to the server, or through a proxy (crate::proxy): used by connect.rs.
-mod proxy;
+// TCP to the server, or through a proxy (crate::proxy): used by connect.rs and crate::h2.
+pub(crate) mod proxy;
 mod split;
 #[cfg(feature = "tokio-rustls")]
 mod tls;
