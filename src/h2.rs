@@ -22,12 +22,13 @@
 //! crate: [`crate::hyper`] on hyper's HTTP/2 with `enable_connect_protocol()`.
 
 use crate::config::Config;
-use crate::connection::Connection;
+use crate::connection::{Connection, Role};
 use crate::entropy::default_entropy;
 use crate::error::{Error, HandshakeError, UsageError};
 use crate::handshake::http::{self as wire, Head};
 use crate::handshake::{ClientHandshake, ClientRequest, IntoClientRequest, Response};
 use crate::tokio::WebSocket;
+use crate::trace::Trace;
 use ::h2::client::SendRequest;
 use ::h2::{RecvStream, SendStream};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -45,6 +46,8 @@ use std::task::{Context, Poll, ready};
 #[derive(Debug, Clone)]
 pub struct H2Connection {
     send: SendRequest<Bytes>,
+    /// The server's address, for the tracing span, when the connect functions know it.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl H2Connection {
@@ -85,7 +88,7 @@ impl H2Connection {
         // The server's SETTINGS is the first frame it sends (RFC 9113 §3.4), and h2 applies
         // it before reading further: once our PING is answered, it has been seen.
         ping.ping(::h2::Ping::opaque()).await.map_err(h2_io)?;
-        Ok(Self { send })
+        Ok(Self { send, peer: None })
     }
 
     /// Whether the server allows extended CONNECT (RFC 8441 §3), i.e. WebSockets.
@@ -112,7 +115,17 @@ impl H2Connection {
     ) -> Result<(WebSocket<H2Stream>, Response), Error> {
         let request = request.into_client_request()?;
         let deadline = Instant::now().checked_add(config.handshake_timeout);
-        within(deadline, self.open_inner(request, config)).await
+        let trace = Trace::new(Role::Client, self.peer);
+        match within(deadline, self.open_inner(request, config)).await {
+            Ok((socket, response)) => {
+                trace.handshake_done(response.status(), response.protocol());
+                Ok((socket.with_trace(trace), response))
+            }
+            Err(e) => {
+                trace.handshake_failed(&e);
+                Err(e)
+            }
+        }
     }
 
     async fn open_inner(
@@ -184,7 +197,9 @@ pub async fn connect_with(
         }
         let start = Instant::now();
         let tcp = crate::tokio::proxy::connect_tcp(&request, &config, start).await?;
-        let connection = H2Connection::handshake(tcp, &config).await?;
+        let peer = tcp.peer_addr().ok();
+        let mut connection = H2Connection::handshake(tcp, &config).await?;
+        connection.peer = peer;
         connection.open(request, config).await
     }
 }
@@ -203,7 +218,8 @@ pub async fn connect_tls(
     let request = request.into_client_request()?;
     let start = Instant::now();
     let tcp = crate::tokio::proxy::connect_tcp(&request, &config, start).await?;
-    let connection = if request.is_tls() {
+    let peer = tcp.peer_addr().ok();
+    let mut connection = if request.is_tls() {
         let name = crate::tls::server_name(request.host())?;
         let mut tls = (*tls).clone();
         tls.alpn_protocols = vec![b"h2".to_vec()];
@@ -226,6 +242,7 @@ pub async fn connect_tls(
     } else {
         H2Connection::handshake(tcp, &config).await?
     };
+    connection.peer = peer;
     connection.open(request, config).await
 }
 

@@ -38,9 +38,11 @@
 //! (`tests/hyper_axum.rs` serves this over TCP, and over TLS with ALPN `h2`.)
 
 use crate::config::Config;
+use crate::connection::Role;
 use crate::error::{Error, UsageError};
 use crate::handshake::{Accept, Refusal, Reject, Request};
 use crate::tokio::WebSocket;
+use crate::trace::Trace;
 use crate::web::{self, Accepted, Refused};
 use ::hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -68,11 +70,14 @@ pub struct Upgrade {
 /// [`Refused`]: answer with [`Refused::into_response`] (400, 403, 405 with `Allow`, 426
 /// with `Sec-WebSocket-Version`, 431).
 pub fn upgrade<B>(request: &mut http::Request<B>, config: Config) -> Result<Upgrade, Refused> {
-    let checked = web::Upgrade::from_request(request, config)?;
+    let peer = request.extensions().get::<SocketAddr>().copied();
+    let checked = web::Upgrade::from_request(request, config).inspect_err(|refused| {
+        Trace::new(Role::Server, peer).handshake_failed(&Error::Handshake(refused.error()));
+    })?;
     Ok(Upgrade {
         checked,
         on_upgrade: request.extensions_mut().remove::<OnUpgrade>(),
-        peer: request.extensions().get::<SocketAddr>().copied(),
+        peer,
     })
 }
 
@@ -81,11 +86,14 @@ pub fn upgrade<B>(request: &mut http::Request<B>, config: Config) -> Result<Upgr
 /// # Errors
 /// As [`upgrade`].
 pub fn upgrade_parts(parts: &mut http::request::Parts, config: Config) -> Result<Upgrade, Refused> {
-    let checked = web::Upgrade::from_parts(parts, config)?;
+    let peer = parts.extensions.get::<SocketAddr>().copied();
+    let checked = web::Upgrade::from_parts(parts, config).inspect_err(|refused| {
+        Trace::new(Role::Server, peer).handshake_failed(&Error::Handshake(refused.error()));
+    })?;
     Ok(Upgrade {
         checked,
         on_upgrade: parts.extensions.remove::<OnUpgrade>(),
-        peer: parts.extensions.get::<SocketAddr>().copied(),
+        peer,
     })
 }
 
@@ -154,12 +162,9 @@ impl Upgrade {
         let (response, pending) = self.respond(decision);
         if let Ok(pending) = pending {
             ::tokio::spawn(async move {
-                match pending.await {
-                    Ok(socket) => callback(socket).await,
-                    Err(_error) => {
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(error = %_error, "websocket upgrade failed");
-                    }
+                // A failed handover is reported to `tracing` by `Pending`.
+                if let Ok(socket) = pending.await {
+                    callback(socket).await;
                 }
             });
         }
@@ -200,9 +205,19 @@ impl Future for Pending {
             .accepted
             .take()
             .expect("Pending polled after completion");
-        let upgraded = upgraded.map_err(std::io::Error::other)?;
-        let socket = WebSocket::from_connection(TokioIo::new(upgraded), accepted.into_connection());
-        let _ = this.peer;
+        let trace = Trace::new(Role::Server, this.peer);
+        let upgraded = match upgraded {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                let error = Error::Io(std::io::Error::other(e));
+                trace.handshake_failed(&error);
+                return Poll::Ready(Err(error));
+            }
+        };
+        let status = if accepted.is_http2() { 200 } else { 101 };
+        trace.handshake_done(status, accepted.protocol());
+        let socket = WebSocket::from_connection(TokioIo::new(upgraded), accepted.into_connection())
+            .with_trace(trace);
         Poll::Ready(Ok(socket))
     }
 }

@@ -52,7 +52,8 @@ pub fn connect_with(
         }
         let start = Instant::now();
         let stream = super::proxy::connect_tcp(&request, &config)?;
-        client_started(MaybeTlsStream::Plain(stream), request, config, start)
+        let peer = stream.peer_addr().ok();
+        client_started(MaybeTlsStream::Plain(stream), request, config, start, peer)
     }
 }
 
@@ -94,6 +95,7 @@ pub fn connect_tls(
     };
     // Through the proxy, if any: TLS runs inside the tunnel.
     let tcp = super::proxy::connect_tcp(&request, &config)?;
+    let peer = tcp.peer_addr().ok();
     let stream = match name {
         Some(name) => {
             let session = rustls::ClientConnection::new(tls, name).map_err(io::Error::other)?;
@@ -103,5 +105,5 @@ pub fn connect_tls(
     };
     // The TLS handshake happens in the first reads of the WebSocket handshake, under its
     // timer.
-    client_started(stream, request, config, start)
+    client_started(stream, request, config, start, peer)
 }

@@ -38,6 +38,7 @@ use crate::adapters::{MaybeTls, NoTls, either, send_family};
 use crate::connection::{Connection, Event};
 use crate::error::{Error, UsageError};
 use crate::message::Message;
+use crate::trace::Trace;
 use driver::{Driver, Outcome};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -195,6 +196,8 @@ impl<S: Read + Write> Transport for NoTimeouts<S> {
 pub struct WebSocket<S> {
     driver: Driver<S>,
     conn: Connection,
+    /// The connection's tracing span (nothing without the `tracing` feature).
+    trace: Trace,
 }
 
 impl<S: Transport> WebSocket<S> {
@@ -202,11 +205,26 @@ impl<S: Transport> WebSocket<S> {
     /// may already hold bytes read past the HTTP head, fed with `Connection::receive`).
     #[must_use]
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self::with_driver(Driver::new(stream, Instant::now()), conn)
+        let trace = Trace::new(conn.role(), None);
+        Self::with_driver(Driver::new(stream, Instant::now()), conn, trace)
     }
 
-    const fn with_driver(driver: Driver<S>, conn: Connection) -> Self {
-        Self { driver, conn }
+    const fn with_driver(driver: Driver<S>, conn: Connection, trace: Trace) -> Self {
+        Self {
+            driver,
+            conn,
+            trace,
+        }
+    }
+
+    /// The connection's tracing span (feature `tracing`), `websocket` with the fields `role`
+    /// and `peer`: record the peer's address when the adapter could not know it
+    /// (`span().record("peer", tracing::field::display(addr))`), or make it the parent of
+    /// your own spans. See the crate's `tracing` feature for the events it carries.
+    #[cfg(feature = "tracing")]
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        self.trace.span()
     }
 
     /// The sans-IO connection (state, role, config).
@@ -292,13 +310,20 @@ impl<S: Transport> WebSocket<S> {
     /// # Errors
     /// As [`recv`](Self::recv).
     pub fn recv_event(&mut self) -> Result<Option<Event>, Error> {
-        match self.driver.drive(&mut self.conn, Connection::poll_event)? {
-            Outcome::Step(event) => Ok(Some(event)),
-            Outcome::Ended => match self.conn.error() {
+        let result = match self.driver.drive(&mut self.conn, Connection::poll_event) {
+            Ok(Outcome::Step(event)) => Ok(Some(event)),
+            Ok(Outcome::Ended) => match self.conn.error() {
                 Some(e) => Err(e.into()),
                 None => Ok(None),
             },
+            Err(e) => Err(e),
+        };
+        // A read that timed out or would block is no outcome of the connection.
+        if !matches!(&result, Err(Error::Io(e)) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+        {
+            self.trace.received(&self.conn, &result);
         }
+        result
     }
 
     /// Starts the closing handshake and waits for the peer's Close (bounded by
@@ -314,7 +339,11 @@ impl<S: Transport> WebSocket<S> {
     /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
     /// the peer's protocol error if it broke the protocol while we waited.
     pub fn close(&mut self, code: crate::CloseCode, reason: &str) -> Result<(), Error> {
-        self.conn.send_close(code, reason)?;
+        self.command(|c| {
+            c.send_close(code, reason)?;
+            crate::trace::close_sent(code, reason);
+            Ok(())
+        })?;
         while self.recv_event()?.is_some() {}
         Ok(())
     }
@@ -347,8 +376,22 @@ impl<S: Transport> WebSocket<S> {
         {
             return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
         }
-        command(&mut self.conn)?;
+        self.command(command)?;
         self.driver.write_out(&mut self.conn)?;
         Ok(())
+    }
+
+    /// Runs an application command against the core, inside the connection's span.
+    fn command(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), UsageError> {
+        let close_sent_before = self.conn.close_sent();
+        let result = {
+            let _span = self.trace.enter();
+            command(&mut self.conn)
+        };
+        self.trace.commanded(close_sent_before, &self.conn);
+        result
     }
 }

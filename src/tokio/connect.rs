@@ -61,7 +61,8 @@ pub async fn connect_with(
         }
         let start = Instant::now();
         let stream = connect_tcp(&request, &config, start).await?;
-        client_started(MaybeTlsStream::Plain(stream), request, config, start).await
+        let peer = stream.peer_addr().ok();
+        client_started(MaybeTlsStream::Plain(stream), request, config, start, peer).await
     }
 }
 
@@ -103,6 +104,7 @@ pub async fn connect_tls(
         None
     };
     let tcp = connect_tcp(&request, &config, start).await?;
+    let peer = tcp.peer_addr().ok();
     let stream = match name {
         Some(name) => {
             let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
@@ -111,7 +113,7 @@ pub async fn connect_tls(
         }
         None => MaybeTlsStream::Plain(tcp),
     };
-    client_started(stream, request, config, start).await
+    client_started(stream, request, config, start, peer).await
 }
 
 /// Opens the TCP connection to the request's host and port, or through its proxy (see

@@ -4,14 +4,17 @@
 use super::WebSocket;
 use super::driver::{Driver, Outcome};
 use crate::config::Config;
+use crate::connection::Role;
 use crate::entropy::default_entropy;
 use crate::error::{Error, HandshakeError, ProtocolError};
 use crate::handshake::{
     Accept, ClientHandshake, ClientRequest, Refusal, Reject, Request, Response, ServerHandshake,
 };
+use crate::trace::Trace;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::time::Instant;
 use std::future::poll_fn;
+use std::net::SocketAddr;
 
 /// Performs the client handshake over an already connected stream.
 ///
@@ -25,7 +28,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    client_started(stream, request, config, Instant::now()).await
+    client_started(stream, request, config, Instant::now(), None).await
 }
 
 /// [`client`], for a connection whose handshake time budget started at `start` (before
@@ -35,6 +38,24 @@ pub(super) async fn client_started<S: AsyncRead + AsyncWrite + Unpin>(
     request: ClientRequest,
     config: Config,
     start: Instant,
+    peer: Option<SocketAddr>,
+) -> Result<(WebSocket<S>, Response), Error> {
+    let trace = Trace::new(Role::Client, peer);
+    let result = client_handshake(stream, request, config, start, &trace).await;
+    match &result {
+        Ok((_, response)) => trace.handshake_done(response.status(), response.protocol()),
+        Err(e) => trace.handshake_failed(e),
+    }
+    result
+}
+
+/// [`client_started`] without the reporting.
+async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    request: ClientRequest,
+    config: Config,
+    start: Instant,
+    trace: &Trace,
 ) -> Result<(WebSocket<S>, Response), Error> {
     let mut hs = ClientHandshake::new(request, config, default_entropy())?;
     // The time budget counts from `start`, before connecting and TLS.
@@ -46,7 +67,10 @@ pub(super) async fn client_started<S: AsyncRead + AsyncWrite + Unpin>(
         Outcome::Ended => return Err(hs.error().unwrap_or(HandshakeError::Timeout).into()),
     }
     let (conn, response) = hs.into_connection()?;
-    Ok((WebSocket::with_driver(driver, conn), response))
+    Ok((
+        WebSocket::with_driver(driver, conn, trace.clone()),
+        response,
+    ))
 }
 
 /// Performs the server handshake, accepting any valid WebSocket request.
@@ -81,7 +105,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
-    accept_started(stream, config, callback, Instant::now()).await
+    accept_started(stream, config, callback, Instant::now(), None).await
 }
 
 /// [`accept_with`], for a connection whose handshake time budget started at `start` (before
@@ -91,6 +115,30 @@ pub(super) async fn accept_started<S, F>(
     config: Config,
     callback: F,
     start: Instant,
+    peer: Option<SocketAddr>,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let trace = Trace::new(Role::Server, peer);
+    let mut protocol = None;
+    let result = server_handshake(stream, config, callback, start, &trace, &mut protocol).await;
+    match &result {
+        Ok(_) => trace.handshake_done(101, protocol.as_deref()),
+        Err(e) => trace.handshake_failed(e),
+    }
+    result
+}
+
+/// [`accept_started`] without the reporting; `protocol` gets the subprotocol accepted.
+async fn server_handshake<S, F>(
+    stream: S,
+    config: Config,
+    callback: F,
+    start: Instant,
+    trace: &Trace,
+    protocol: &mut Option<String>,
 ) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -105,6 +153,7 @@ where
         return Err(hs.error().unwrap_or(HandshakeError::UnexpectedEof).into());
     }
     let decision = callback(hs.request().ok_or(HandshakeError::UnexpectedEof)?);
+    protocol.clone_from(&decision.as_ref().ok().and_then(|a| a.protocol.clone()));
     let mut conn = match hs.respond(decision) {
         Ok(conn) => conn,
         Err(refusal) => {
@@ -125,5 +174,5 @@ where
             Some(e) => e.into(),
         });
     }
-    Ok(WebSocket::with_driver(driver, conn))
+    Ok(WebSocket::with_driver(driver, conn, trace.clone()))
 }

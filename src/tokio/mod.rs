@@ -107,6 +107,7 @@ use crate::connection::{Connection, Event, Role};
 use crate::entropy::default_entropy;
 use crate::error::{Error, UsageError};
 use crate::message::Message;
+use crate::trace::Trace;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Instant;
@@ -169,7 +170,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// may already hold bytes read past the HTTP head, fed with `Connection::receive`).
     #[must_use]
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self::with_driver(Driver::new(stream, Instant::now()), conn)
+        let trace = Trace::new(conn.role(), None);
+        Self::with_driver(Driver::new(stream, Instant::now()), conn, trace)
     }
 
     /// Wraps a stream upgraded elsewhere (hyper, axum): `leftover` holds the bytes the
@@ -189,14 +191,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self::from_connection(stream, conn)
     }
 
-    const fn with_driver(driver: Driver<S>, conn: Connection) -> Self {
+    const fn with_driver(driver: Driver<S>, conn: Connection, trace: Trace) -> Self {
         Self {
             inner: Inner {
                 driver,
                 conn,
                 stream_ended: false,
+                trace,
             },
         }
+    }
+
+    /// Replaces the connection's tracing span (a helper that knows the peer made it).
+    #[cfg_attr(not(any(feature = "hyper", feature = "h2")), allow(dead_code))]
+    pub(crate) fn with_trace(mut self, trace: Trace) -> Self {
+        self.inner.trace = trace;
+        self
+    }
+
+    /// The connection's tracing span (feature `tracing`), `websocket` with the fields `role`
+    /// and `peer`: record the peer's address when the adapter could not know it
+    /// (`span().record("peer", tracing::field::display(addr))`), or make it the parent of
+    /// your own spans. See the crate's `tracing` feature for the events it carries.
+    #[cfg(feature = "tracing")]
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        self.inner.trace.span()
     }
 
     /// The sans-IO connection (state, role, config, queued bytes).
@@ -274,7 +294,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
     /// the peer's protocol error if it broke the protocol while we waited.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue(|c| c.send_close(code, reason))?;
+        self.inner.queue(|c| {
+            c.send_close(code, reason)?;
+            crate::trace::close_sent(code, reason);
+            Ok(())
+        })?;
         while self.recv_event().await?.is_some() {}
         Ok(())
     }
@@ -348,6 +372,8 @@ struct Inner<S> {
     conn: Connection,
     /// The `Stream` impl has yielded its end (`None` or an error).
     stream_ended: bool,
+    /// The connection's tracing span (nothing without the `tracing` feature).
+    trace: Trace,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -357,8 +383,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         &mut self,
         command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
     ) -> Result<(), Error> {
-        command(&mut self.conn)?;
-        Ok(())
+        let close_sent_before = self.conn.close_sent();
+        let result = {
+            let _span = self.trace.enter();
+            command(&mut self.conn)
+        };
+        self.trace.commanded(close_sent_before, &self.conn);
+        Ok(result?)
     }
 
     /// Writes everything queued and flushes the stream.
@@ -378,7 +409,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// shuts down the write half if the core says it is our turn.
     fn poll_close_sink(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.conn.close_sent() && self.conn.error().is_none() {
-            self.conn.send_close(CloseCode::NORMAL, "")?;
+            self.queue(|c| {
+                c.send_close(CloseCode::NORMAL, "")?;
+                crate::trace::close_sent(CloseCode::NORMAL, "");
+                Ok(())
+            })?;
         }
         ready!(self.driver.poll_flush_all(cx, &mut self.conn))?;
         ready!(self.driver.poll_shutdown_if_wanted(cx, &self.conn))?;
@@ -387,14 +422,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// The receive loop: events out, reads and timers in, obligations written on the way.
     fn poll_recv_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
-        let outcome = ready!(
+        let result = ready!(
             self.driver
                 .poll_drive(cx, &mut self.conn, Connection::poll_event)
-        )?;
-        Poll::Ready(match outcome {
+        )
+        .and_then(|outcome| match outcome {
             Outcome::Step(event) => Ok(Some(event)),
             Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
-        })
+        });
+        self.trace.received(&self.conn, &result);
+        Poll::Ready(result)
     }
 
     /// Skips events other than messages.
