@@ -27,6 +27,43 @@ use {
 /// Connecting (and TLS) and the handshake together are bounded by
 /// `Config::handshake_timeout`. Not cancel safe: dropping the future abandons the connection.
 ///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use rfc6455::handshake::Accept;
+/// use rfc6455::{ClientRequest, CloseCode, Config, tokio as ws};
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// tokio::spawn(async move {
+///     while let Ok((tcp, _)) = listener.accept().await {
+///         tokio::spawn(async move {
+///             // Choose the client's first subprotocol, if it offered any.
+///             let mut socket = ws::accept_with(tcp, Config::default(), |request| {
+///                 Ok(match request.protocols().next() {
+///                     Some(first) => Accept::new().protocol(first),
+///                     None => Accept::new(),
+///                 })
+///             })
+///             .await?;
+///             while socket.recv().await?.is_some() {}
+///             Ok::<_, rfc6455::Error>(())
+///         });
+///     }
+/// });
+///
+/// // A plain URI ...
+/// let (mut socket, response) = ws::connect(format!("ws://{addr}/")).await?;
+/// assert_eq!(response.protocol(), None);
+/// socket.close(CloseCode::NORMAL, "").await?;
+/// // ... or a request with subprotocols and headers.
+/// let request = ClientRequest::new(&format!("ws://{addr}/"))?.protocol("chat.v2");
+/// let (mut socket, response) = ws::connect_with(request, Config::default()).await?;
+/// assert_eq!(response.protocol(), Some("chat.v2"));
+/// socket.close(CloseCode::NORMAL, "").await?;
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `tokio-rustls` feature),
 /// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is

@@ -78,6 +78,30 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 /// Bounded by `Config::handshake_timeout` (default 10 s): a peer that sends half a request
 /// and stalls is answered 408 and dropped. Not cancel safe.
 ///
+/// The default [`Config`] refuses a browser page of another host with 403 (see
+/// [`OriginPolicy`](crate::handshake::OriginPolicy)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rfc6455::Error> {
+/// use rfc6455::{ClientRequest, CloseCode, Config, tokio as ws};
+///
+/// // An in-memory pair of streams stands in for a TCP connection.
+/// let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+/// let server = tokio::spawn(async move {
+///     let mut socket = ws::accept(server_io).await?;
+///     let greeting = socket.recv().await?;
+///     socket.close(CloseCode::NORMAL, "").await?;
+///     Ok::<_, rfc6455::Error>(greeting)
+/// });
+/// let request = ClientRequest::new("ws://localhost/chat")?;
+/// let (mut client, _) = ws::client(client_io, request, Config::default()).await?;
+/// client.send_text("hi").await?;
+/// assert_eq!(client.recv().await?, None); // the server closed; the handshake completed
+/// assert_eq!(server.await.expect("no panic")?, Some("hi".into()));
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// [`Error::Handshake`] for an invalid or late request (its HTTP rejection was written
 /// first), [`Error::Io`] on transport failure.

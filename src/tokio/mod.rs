@@ -2,15 +2,28 @@
 //! `AsyncRead + AsyncWrite + Unpin` stream, plus [`Stream`] / [`Sink`] impls and a
 //! [`split`](WebSocket::split) into halves that two tasks can drive at once.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), rfc6455::Error> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use rfc6455::{CloseCode, tokio as ws};
-//! let (mut socket, _response) = ws::connect("ws://127.0.0.1:9001/").await?;
+//! use tokio::net::TcpListener;
+//!
+//! // A server on a free port that echoes every message.
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let mut socket = ws::accept(tcp).await?;
+//!     while let Some(message) = socket.recv().await? {
+//!         socket.send(message).await?;
+//!     }
+//!     Ok::<_, rfc6455::Error>(())
+//! });
+//!
+//! let (mut socket, _response) = ws::connect(format!("ws://{addr}/")).await?;
 //! socket.send_text("hello").await?;
-//! while let Some(message) = socket.recv().await? {
-//!     println!("{message:?}");
-//!     socket.close(CloseCode::NORMAL, "done").await?;
-//! }
+//! assert_eq!(socket.recv().await?, Some("hello".into()));
+//! socket.close(CloseCode::NORMAL, "done").await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -19,6 +32,44 @@
 //!
 //! `wss://` needs the `tokio-rustls` feature: [`connect`] then speaks TLS (see
 //! [`crate::tls`]), and `connect_tls` / `accept_tls` take the caller's rustls configs.
+//!
+//! # `Stream` and `Sink`
+//!
+//! A [`WebSocket`] is a [`Stream`] of `Result<Message, Error>` (ending after a clean close)
+//! and a [`Sink`] of [`Message`]s, for `futures-util`'s `StreamExt` / `SinkExt` and for
+//! anything built on them (`forward`, `select`, codecs). What `SinkExt::send` and
+//! `StreamExt::next` do, spelled out with the traits alone:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_core::Stream;
+//! use futures_sink::Sink;
+//! use rfc6455::{ClientRequest, Config, Message, tokio as ws};
+//! use std::future::poll_fn;
+//! use std::pin::Pin;
+//!
+//! // An in-memory pair of streams stands in for a TCP connection; the server echoes.
+//! let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+//! tokio::spawn(async move {
+//!     let mut socket = ws::accept(server_io).await?;
+//!     while let Some(message) = socket.recv().await? {
+//!         socket.send(message).await?;
+//!     }
+//!     Ok::<_, rfc6455::Error>(())
+//! });
+//! let request = ClientRequest::new("ws://localhost/")?;
+//! let (mut socket, _) = ws::client(client_io, request, Config::default()).await?;
+//!
+//! // SinkExt::send: wait until ready, queue, flush.
+//! poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await?;
+//! Pin::new(&mut socket).start_send(Message::from("through the sink"))?;
+//! poll_fn(|cx| Pin::new(&mut socket).poll_flush(cx)).await?;
+//! // StreamExt::next.
+//! let echoed = poll_fn(|cx| Pin::new(&mut socket).poll_next(cx)).await;
+//! assert_eq!(echoed.transpose()?, Some(Message::from("through the sink")));
+//! # Ok(()) }
+//! ```
 //!
 //! # Timers
 //!
@@ -271,6 +322,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ///
     /// Cancel safety: cancel safe, as [`recv`](Self::recv).
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rfc6455::{ClientRequest, CloseCode, Config, Event, tokio as ws};
+    ///
+    /// let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    /// tokio::spawn(async move {
+    ///     let mut socket = ws::accept(server_io).await?;
+    ///     socket.send_ping(b"are you there").await?;
+    ///     socket.close(CloseCode::GOING_AWAY, "restarting").await
+    /// });
+    /// let request = ClientRequest::new("ws://localhost/")?;
+    /// let (mut socket, _) = ws::client(client_io, request, Config::default()).await?;
+    ///
+    /// // The connection answers Pings and echoes the Close itself; recv_event shows both.
+    /// let Some(Event::Ping(payload)) = socket.recv_event().await? else { panic!() };
+    /// assert_eq!(&payload[..], b"are you there");
+    /// let Some(Event::Close(frame)) = socket.recv_event().await? else { panic!() };
+    /// assert_eq!(frame.code, CloseCode::GOING_AWAY);
+    /// assert_eq!(frame.reason.as_str(), "restarting");
+    /// assert_eq!(socket.recv_event().await?, None); // the closing handshake is complete
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`recv`](Self::recv).
     pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
@@ -320,6 +395,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The reader comes first: `(ReadHalf, WriteHalf)`, as `tokio::io::split` orders them.
     /// `futures::StreamExt::split` (also available, through the `Stream` and `Sink` impls)
     /// returns `(sink, stream)`, the other way round.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rfc6455::{ClientRequest, CloseCode, Config, Message, tokio as ws};
+    ///
+    /// let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    /// tokio::spawn(async move {
+    ///     let mut socket = ws::accept(server_io).await?;
+    ///     while let Some(message) = socket.recv().await? {
+    ///         socket.send(message).await?;
+    ///     }
+    ///     Ok::<_, rfc6455::Error>(())
+    /// });
+    /// let request = ClientRequest::new("ws://localhost/")?;
+    /// let (socket, _) = ws::client(client_io, request, Config::default()).await?;
+    ///
+    /// let (mut reader, mut writer) = socket.split();
+    /// let writing = tokio::spawn(async move {
+    ///     for n in 1..=3 {
+    ///         writer.send_text(&n.to_string()).await?;
+    ///     }
+    ///     writer.send_close(CloseCode::NORMAL, "").await
+    /// });
+    /// let mut echoed = Vec::new();
+    /// while let Some(message) = reader.recv().await? {
+    ///     echoed.push(message);
+    /// }
+    /// writing.await??;
+    /// assert_eq!(echoed, ["1", "2", "3"].map(Message::from));
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         split::split(self.inner)
