@@ -3,7 +3,7 @@
 //! A WebSocket here is one HTTP/2 stream opened by an *extended CONNECT*: method `CONNECT`,
 //! `:protocol websocket`, no `Sec-WebSocket-Key`; the server answers `200` instead of `101`
 //! and the stream then carries ordinary WebSocket frames (masked by the client, as over
-//! TCP) for the same [`Connection`](crate::Connection) core. Many WebSockets can share one
+//! TCP) for the same [`Connection`] core. Many WebSockets can share one
 //! connection ([`H2Connection::open`]), and a browser page loaded over HTTP/2 opens its
 //! WebSockets this way too.
 //!
@@ -19,7 +19,7 @@
 //! The server must have sent `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1` (RFC 8441 §3);
 //! [`H2Connection::handshake`] waits for the server's SETTINGS and `open` fails with
 //! [`HandshakeError::InvalidResponse`] when the server did not offer it. A server in this
-//! crate: [`crate::hyper`] on hyper's HTTP/2 with `enable_connect_protocol()`.
+//! crate: `rfc6455::hyper` (feature `hyper`) on hyper's HTTP/2 with `enable_connect_protocol()`.
 
 use crate::config::Config;
 use crate::connection::{Connection, Role};

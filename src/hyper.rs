@@ -4,7 +4,7 @@
 //! [`upgrade`] checks the request as the byte parser would (see [`crate::web`]); the
 //! application looks at [`Upgrade::request`] and answers with [`Upgrade::respond`], which
 //! returns the response for hyper to send and a [`Pending`] future of the
-//! [`WebSocket`](crate::tokio::WebSocket), or with [`Upgrade::on_upgrade`], which runs a
+//! [`WebSocket`], or with [`Upgrade::on_upgrade`], which runs a
 //! callback on the WebSocket in a new tokio task.
 //!
 //! Serve with upgrades on: `hyper::server::conn::http1::Builder::serve_connection(..)
