@@ -158,6 +158,9 @@ impl H2Connection {
             buf: Bytes::new(),
             shut_down: false,
         };
+        // EXTENSION HOOK (permessage-deflate, the lead's): install the extension the server
+        // agreed to in `response.extensions()` (`Connection::with_extension`), as the
+        // HTTP/1.1 client handshake does.
         let connection = Connection::client(config, default_entropy());
         Ok((WebSocket::from_connection(stream, connection), response))
     }
