@@ -1,12 +1,14 @@
 //! permessage-deflate: the backend candidates and the codec's modes, on a JSON chat corpus
 //! (10,000 messages from a fixed seed, `tests/deflate_support/chat.rs`).
 //!
-//! * `cargo bench --bench deflate` — criterion: every message compressed (then inflated) in
-//!   turn on one stream with a sync flush per message, as permessage-deflate with context
-//!   takeover does, at level 6 and a 32 KiB window: zlib-rs and miniz_oxide called directly,
-//!   and our `Deflater` / `Inflater` under both memory policies. Prints each backend's ratio.
-//! * `cargo bench --bench deflate -- --modes` — the table that chose the defaults: ratio, CPU
-//!   per MB and idle memory for context takeover on/off, window bits 15/12/9, levels 1/6/9.
+//! * `cargo bench -p rfc6455-benches --bench deflate` — criterion: every message compressed
+//!   (then inflated) in turn on one stream with a sync flush per message, as
+//!   permessage-deflate with context takeover does, at level 6 and a 32 KiB window: zlib-rs
+//!   and miniz_oxide called directly, and our `Deflater` / `Inflater` under both memory
+//!   policies. Prints each backend's ratio.
+//! * `cargo bench -p rfc6455-benches --bench deflate -- --modes` — the table that chose the
+//!   defaults: ratio, CPU per MB and idle memory for context takeover on/off, window bits
+//!   15/12/9, levels 1/6/9.
 #![allow(clippy::cast_precision_loss)]
 
 #[path = "../tests/deflate_support/chat.rs"]

@@ -25,7 +25,11 @@
 //! * `assemble/{ascii,mixed}/{1x1MiB,1024x1KiB}`: a server receives one 1 MiB text message,
 //!   whole or in 1024 fragments, and checks its UTF-8; fastwebsockets through its
 //!   `FragmentCollector`.
+//! * `{decode,receive}/{server,client}/1MiB/memcpy`: one copy of the same wire bytes, the floor
+//!   for a reader that copies each payload in once.
+//! * `sync/...`, `tokio/...`: the same workloads through the public adapters (see `adapters`).
 
+mod adapters;
 mod common;
 
 use bytes::Bytes;
@@ -284,21 +288,25 @@ fn decode_workload(
     let wire = common::binary_stream(size, count, server);
     let ours = Ours::new(server, wire.clone());
     let ours = if slices { ours.with_slices() } else { ours };
+    let mut libs: Vec<(&'static str, Run)> = vec![
+        ("rfc6455", reader_iteration(count, ours)),
+        (
+            "tungstenite",
+            reader_iteration(count, Tungstenite::new(server, wire.clone())),
+        ),
+        (
+            "fastwebsockets",
+            reader_iteration(count, Fws::new(server, wire.clone())),
+        ),
+    ];
+    if size >= 1 << 20 {
+        libs.push(("memcpy", adapters::memcpy(wire)));
+    }
     Workload {
         group: format!("{group}/{side}"),
         name,
         bytes: (size * count) as u64,
-        libs: vec![
-            ("rfc6455", reader_iteration(count, ours)),
-            (
-                "tungstenite",
-                reader_iteration(count, Tungstenite::new(server, wire.clone())),
-            ),
-            (
-                "fastwebsockets",
-                reader_iteration(count, Fws::new(server, wire)),
-            ),
-        ],
+        libs,
     }
 }
 
@@ -424,6 +432,7 @@ fn workloads() -> Vec<Workload> {
     let mut all = decode();
     all.extend(assemble());
     all.extend(encode());
+    all.extend(adapters::workloads());
     all
 }
 
@@ -468,7 +477,7 @@ fn main() {
 
 // ------------------------------------------------------------------------- interleaved
 
-/// `cargo bench --bench frames -- --interleaved [FILTER]`: the stream workloads again, but the
+/// `cargo bench -p rfc6455-benches --bench frames -- --interleaved [FILTER]`: the stream workloads again, but the
 /// libraries take turns instead of running one after another, and each ratio is taken within
 /// one round, so a host that slows down for a while slows every library alike.
 ///
@@ -502,11 +511,10 @@ fn interleaved(filter: Option<&str>) {
          (>1: rfc6455 faster), median of per-round ratios [interquartile range]",
         target.as_millis()
     );
-    let header = format!(
-        "{:<28}{:>10}{:>11}{:>24}{:>24}",
-        "workload", "rfc6455", "", "tungstenite", "fastwebsockets"
+    println!(
+        "{:<30}{:>10}{:>11}  peer ratio [interquartile range] ...",
+        "workload", "rfc6455", ""
     );
-    println!("{header}\n{}", "-".repeat(header.len()));
     for mut w in workloads() {
         let id = format!("{}/{}", w.group, w.name);
         if filter.is_some_and(|f| !id.contains(f)) {
@@ -542,18 +550,15 @@ fn interleaved(filter: Option<&str>) {
         }
         let ours = median(&times[0]);
         let mut line = format!(
-            "{id:<28}{:>10}{:>11}",
+            "{id:<30}{:>10}{:>11}",
             fmt_ns(ours),
             format!("{:.2} GB/s", w.bytes as f64 / ours)
         );
-        for peer in &times[1..] {
+        for ((lib, _), peer) in w.libs.iter().zip(&times).skip(1) {
             let mut ratios: Vec<f64> = peer.iter().zip(&times[0]).map(|(p, o)| p / o).collect();
             ratios.sort_by(f64::total_cmp);
             let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f).round() as usize];
-            line += &format!(
-                "{:>24}",
-                format!("{:.2} [{:.2}-{:.2}]", q(0.5), q(0.25), q(0.75))
-            );
+            line += &format!("  {lib} {:.2} [{:.2}-{:.2}]", q(0.5), q(0.25), q(0.75));
         }
         println!("{line}");
     }

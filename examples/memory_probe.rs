@@ -3,14 +3,19 @@
 //!
 //! ```text
 //! cargo run --release --features tokio --example memory_probe -- server [ADDR]
-//! cargo run --release --features tokio --example memory_probe -- idle ADDR N
+//! cargo run --release --features tokio --example memory_probe -- idle ADDR N[,N2,...] [SOURCES [deflate]]
 //! cargo run --release --features tokio --example memory_probe -- slow ADDR N BYTES
 //! ```
 //!
 //! * `server`: a tokio echo server (the adapter's `accept`, then `recv` / `send`); prints
 //!   `listening ADDR` once bound.
-//! * `idle`: opens N WebSocket connections (full handshake, through the adapter) and holds
-//!   them open without sending anything; prints `ready N` once all are open.
+//! * `idle`: opens WebSocket connections (full handshake, through the adapter) and holds
+//!   them open without sending anything, in stages: N in all, prints `ready N`, then waits
+//!   for a line on standard input before opening more, up to N2 in all, and so on. The
+//!   client sockets are bound in turn to the source addresses 127.0.0.1 .. 127.0.0.SOURCES
+//!   (one by default), so that tens of thousands of connections to one server port do not
+//!   run out of ephemeral ports. The clients offer permessage-deflate only with `deflate`
+//!   (the server accepts it when offered).
 //! * `slow`: opens N connections over raw TCP, sends the handshake and the header of a masked
 //!   binary frame declaring 16 MiB (the default `max_frame_size`, so it is accepted), then
 //!   BYTES of its payload, then one more byte per second per connection; prints `ready N`
@@ -23,10 +28,11 @@ mod probe {
     use rfc6455::handshake::ClientRequest;
     use rfc6455::{Config, tokio as ws};
     use std::io::Write as _;
+    use std::net::{Ipv4Addr, SocketAddr};
     use std::sync::Arc;
     use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
     use tokio::sync::Semaphore;
 
     /// Connections being set up at once.
@@ -59,28 +65,64 @@ mod probe {
         }
     }
 
-    pub async fn idle(addr: &str, n: usize) -> Result<(), rfc6455::Error> {
+    /// Connection `i` to `addr`, from source address 127.0.0.(1 + i % sources).
+    async fn connect_from(addr: &str, i: usize, sources: usize) -> std::io::Result<TcpStream> {
+        let server: SocketAddr = addr
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("not an IP:PORT address: {addr}")))?;
+        let socket = TcpSocket::new_v4()?;
+        let source = Ipv4Addr::new(127, 0, 0, 1 + (i % sources) as u8);
+        socket.bind(SocketAddr::from((source, 0)))?;
+        socket.connect(server).await
+    }
+
+    /// The clients' configuration: permessage-deflate offered only when asked for.
+    fn client_config(deflate: bool) -> Config {
+        #[cfg(feature = "deflate")]
+        {
+            Config::default().deflate(rfc6455::deflate::DeflateConfig::default().enabled(deflate))
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            assert!(!deflate, "deflate needs the `deflate` feature");
+            Config::default()
+        }
+    }
+
+    pub async fn idle(
+        addr: &str,
+        stages: &[usize],
+        sources: usize,
+        deflate: bool,
+    ) -> Result<(), rfc6455::Error> {
         let gate = Arc::new(Semaphore::new(PARALLEL));
-        let mut tasks = Vec::with_capacity(n);
-        for _ in 0..n {
-            let permit = Arc::clone(&gate)
-                .acquire_owned()
-                .await
-                .expect("open semaphore");
-            let addr = addr.to_owned();
-            tasks.push(tokio::spawn(async move {
-                let stream = TcpStream::connect(&addr).await?;
-                let request = ClientRequest::new(&format!("ws://{addr}/"))?;
-                let (socket, _) = ws::client(stream, request, Config::default()).await?;
-                drop(permit);
-                Ok::<_, rfc6455::Error>(socket)
-            }));
+        let mut sockets = Vec::with_capacity(stages.iter().copied().max().unwrap_or(0));
+        let mut control = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        for (k, &total) in stages.iter().enumerate() {
+            if k > 0 {
+                // The next stage starts when the script says so (it has read the memory).
+                let _ = control.next_line().await;
+            }
+            let mut tasks = Vec::with_capacity(total.saturating_sub(sockets.len()));
+            for i in sockets.len()..total {
+                let permit = Arc::clone(&gate)
+                    .acquire_owned()
+                    .await
+                    .expect("open semaphore");
+                let addr = addr.to_owned();
+                tasks.push(tokio::spawn(async move {
+                    let stream = connect_from(&addr, i, sources).await?;
+                    let request = ClientRequest::new(&format!("ws://{addr}/"))?;
+                    let (socket, _) = ws::client(stream, request, client_config(deflate)).await?;
+                    drop(permit);
+                    Ok::<_, rfc6455::Error>(socket)
+                }));
+            }
+            for task in tasks {
+                sockets.push(task.await.expect("task")?);
+            }
+            ready(sockets.len());
         }
-        let mut sockets = Vec::with_capacity(n);
-        for task in tasks {
-            sockets.push(task.await.expect("task")?);
-        }
-        ready(sockets.len());
         std::future::pending::<()>().await;
         Ok(())
     }
@@ -162,7 +204,20 @@ fn main() {
     let result: Result<(), Box<dyn std::error::Error>> = runtime.block_on(async {
         match arg(0) {
             Some("server") => probe::server(arg(1).unwrap_or("127.0.0.1:0")).await?,
-            Some("idle") => probe::idle(arg(1).unwrap_or_else(|| usage()), number(2)).await?,
+            Some("idle") => {
+                let stages: Vec<usize> = arg(2)
+                    .unwrap_or_else(|| usage())
+                    .split(',')
+                    .map(|n| n.trim().parse().unwrap_or_else(|_| usage()))
+                    .collect();
+                let sources = arg(3).map_or(1, |_| number(3)).clamp(1, 254);
+                let deflate = match arg(4) {
+                    None | Some("plain") => false,
+                    Some("deflate") => true,
+                    Some(_) => usage(),
+                };
+                probe::idle(arg(1).unwrap_or_else(|| usage()), &stages, sources, deflate).await?;
+            }
             Some("slow") => {
                 probe::slow(arg(1).unwrap_or_else(|| usage()), number(2), number(3)).await?;
             }
@@ -178,7 +233,10 @@ fn main() {
 
 #[cfg(feature = "tokio")]
 fn usage() -> ! {
-    eprintln!("usage: memory_probe server [ADDR] | idle ADDR N | slow ADDR N BYTES");
+    eprintln!(
+        "usage: memory_probe server [ADDR] | idle ADDR N[,N2,...] [SOURCES [plain|deflate]] \
+         | slow ADDR N BYTES"
+    );
     std::process::exit(2);
 }
 

@@ -3,7 +3,7 @@
 # (`--interleaved` with ONLY=rfc6455), and prints each build's median time per workload and
 # the ratio B/A (below 1: B is faster). Alternating the builds keeps host drift out of the
 # comparison. Make the two binaries first, e.g.
-#   cargo bench --bench frames --no-run          # prints target/release/deps/frames-HASH
+#   cargo bench -p rfc6455-benches --bench frames --no-run   # prints target/release/deps/frames-HASH
 #   cp target/release/deps/frames-HASH /tmp/frames-a   # then change the code, build again
 #   scripts/bench-ab.sh /tmp/frames-a target/release/deps/frames-HASH2 [FILTER] [RUNS]
 set -euo pipefail

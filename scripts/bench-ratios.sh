@@ -4,7 +4,7 @@
 # target/criterion/**/new/ ($CRITERION_HOME or $CARGO_TARGET_DIR/criterion if set), so run the
 # benches first, e.g.
 #   GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295 \
-#     cargo bench --bench frames -- --warm-up-time 1 --measurement-time 3
+#     cargo bench -p rfc6455-benches --bench frames -- --warm-up-time 1 --measurement-time 3
 #   scripts/bench-ratios.sh [FILTER]      # FILTER: substring of the benchmark id
 # Times are criterion's median estimates (steadier than the mean on a busy machine).
 # Benchmarks without a library suffix (mask/align, mask/offset) are listed with their
@@ -12,11 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CRITERION_HOME:-${CARGO_TARGET_DIR:-target}/criterion}
-[ -d "$dir" ] || { echo "no criterion results under $dir; run cargo bench first" >&2; exit 1; }
+[ -d "$dir" ] || { echo "no criterion results under $dir; run cargo bench -p rfc6455-benches first" >&2; exit 1; }
 python3 - "$dir" "${1:-}" <<'EOF'
 import json, os, sys
 root, want = sys.argv[1], sys.argv[2]
-LIBS = ["rfc6455", "tungstenite", "fastwebsockets"]
+# The last part of an id names the library; every id ending in one of these is a row of the
+# workload before it. `memcpy` is the one-copy floor some decode rows carry.
+LIBS = ["rfc6455", "tungstenite", "fastwebsockets", "memcpy"]
 rows = {}   # workload -> {lib: (ns, bytes)}
 solo = []   # (id, ns, bytes)
 for dirpath, _, files in os.walk(root):
@@ -49,7 +51,10 @@ def key(w):
     import re
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", w)]
 
-hdr = f"{'workload':<34}{'rfc6455':>22}{'tungstenite':>14}{'ratio':>7}{'fastwebsockets':>16}{'ratio':>7}"
+# One column pair (time, ratio) per peer that appears in any selected row.
+peers = [p for p in LIBS[1:] if any(p in libs for libs in rows.values())]
+widths = {p: max(len(p), 9) + 2 for p in peers}
+hdr = f"{'workload':<34}{'rfc6455':>22}" + "".join(f"{p:>{widths[p]}}{'ratio':>7}" for p in peers)
 print("ratio = peer time / rfc6455 time (>1: rfc6455 faster); median estimates")
 print(hdr)
 print("-" * len(hdr))
@@ -59,12 +64,12 @@ for w in sorted(rows, key=key):
         continue
     ours, tp = libs["rfc6455"]
     line = f"{w:<34}{fmt_time(ours):>10} {fmt_rate(ours, tp):>11}"
-    for p in LIBS[1:]:
+    for p in peers:
         if p in libs:
             t, _ = libs[p]
-            line += f"{fmt_time(t):>{14 if p == 'tungstenite' else 16}}{t / ours:>7.2f}"
+            line += f"{fmt_time(t):>{widths[p]}}{t / ours:>7.2f}"
         else:
-            line += f"{'-':>{14 if p == 'tungstenite' else 16}}{'':>7}"
+            line += f"{'-':>{widths[p]}}{'':>7}"
     print(line)
 if solo:
     print()

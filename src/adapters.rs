@@ -1,7 +1,22 @@
 //! What the two adapters share, written once: the stream that is TLS or not, and the send
 //! family of methods (each adapter supplies the one method they all go through).
 
+use crate::error::{Error, HandshakeError};
+use crate::handshake::ClientHandshake;
 use std::io::{self, IoSlice, Read, Write};
+
+/// What a client handshake that ended without completing reports: a rejection with the
+/// server's response (status, headers, body), or the handshake's error.
+pub(crate) fn client_handshake_failed(mut hs: ClientHandshake) -> Error {
+    match hs.error() {
+        Some(HandshakeError::UnexpectedStatus(status)) => hs.take_response().map_or_else(
+            || HandshakeError::UnexpectedStatus(status).into(),
+            |response| Error::Rejected(Box::new(response)),
+        ),
+        Some(e) => e.into(),
+        None => HandshakeError::Timeout.into(),
+    }
+}
 
 /// A `ws://` stream or a `wss://` one: what `connect` returns in both adapters, as
 /// `sync::MaybeTlsStream` and `tokio::MaybeTlsStream`.
@@ -135,6 +150,43 @@ mod tokio_io {
         }
     }
 }
+
+/// An adapter's `TlsHalf` and `MaybeTlsStream` over its runtime's `TcpStream`, with
+/// `tcp()`: written once for both adapters (`$tls` is the boxed TLS stream type, present
+/// with the feature `$feature`).
+macro_rules! maybe_tls_stream {
+    ($tcp:ty, $tls:ty, $feature:literal) => {
+        /// The TLS half of [`MaybeTlsStream`]: a boxed TLS stream (the TLS state is large), or
+        /// nothing without the TLS feature.
+        #[cfg(feature = $feature)]
+        pub type TlsHalf = Box<$tls>;
+        /// The TLS half of [`MaybeTlsStream`]: a boxed TLS stream (the TLS state is large), or
+        /// nothing without the TLS feature.
+        #[cfg(not(feature = $feature))]
+        pub type TlsHalf = crate::adapters::NoTls;
+
+        /// The stream of a connection opened by `connect`: TCP for `ws://`, TLS over TCP
+        /// for `wss://` (with the TLS feature).
+        pub type MaybeTlsStream = crate::adapters::MaybeTls<$tcp, TlsHalf>;
+
+        impl MaybeTlsStream {
+            /// The TCP stream underneath (for its addresses or socket options; reading or
+            /// writing it directly corrupts the connection).
+            #[must_use]
+            pub fn tcp(&self) -> &$tcp {
+                match self {
+                    Self::Plain(tcp) => tcp,
+                    #[cfg(feature = $feature)]
+                    Self::Tls(tls) => tls.get_ref(),
+                    #[cfg(not(feature = $feature))]
+                    Self::Tls(never) => match *never {},
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use maybe_tls_stream;
 
 /// The send family, written once for the blocking `WebSocket`, the tokio `WebSocket` and the
 /// tokio `WriteHalf`: each method runs one core command through the adapter's `$submit`

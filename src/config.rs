@@ -64,7 +64,8 @@ pub struct Config {
     /// declares more than this, or once its fragments add up to more. Text chunks are cut at
     /// code point boundaries and checked as they arrive; `max_message_size` and
     /// `max_frame_size` still apply (raise them to stream without a cap). The adapters'
-    /// `recv` returns whole messages only: use `recv_event` in this mode.
+    /// `recv` returns whole messages only, and fails with `UsageError::StreamedMessage` at a
+    /// chunk rather than drop it: use `recv_event` in this mode.
     pub streaming_threshold: Option<u64>,
     /// Which browser origins a server lets upgrade. Default
     /// [`OriginPolicy::SameHost`]: a request whose `Origin` names another host than its
@@ -73,6 +74,15 @@ pub struct Config {
     /// Stops cross-site WebSocket hijacking: a page on another site opening a WebSocket to
     /// this server with the user's cookies (RFC 6455 §10.2). Ignored by clients.
     pub origin_policy: OriginPolicy,
+    /// permessage-deflate (RFC 7692): whether a client offers it and a server accepts it,
+    /// and with which windows, context takeover, level and memory policy. Default: on for
+    /// both roles, as browsers and python-websockets do (see
+    /// [`DeflateConfig`](crate::deflate::DeflateConfig) for each default and why).
+    ///
+    /// Inflated bytes count against `max_message_size` and `max_frame_size` as they are
+    /// produced, so a decompression bomb fails with 1009 at the limit.
+    #[cfg(feature = "deflate")]
+    pub deflate: crate::deflate::DeflateConfig,
 }
 
 impl Default for Config {
@@ -91,6 +101,8 @@ impl Default for Config {
             write_buffer_high_water: 1 << 20,
             streaming_threshold: None,
             origin_policy: OriginPolicy::SameHost,
+            #[cfg(feature = "deflate")]
+            deflate: crate::deflate::DeflateConfig::default(),
         }
     }
 }
@@ -137,4 +149,15 @@ setters! {
     streaming_threshold: Option<u64>;
     /// Sets the `origin_policy` field.
     origin_policy: OriginPolicy;
+}
+
+#[cfg(feature = "deflate")]
+impl Config {
+    /// Sets the `deflate` field (`DeflateConfig::default().enabled(false)` turns
+    /// permessage-deflate off).
+    #[must_use]
+    pub fn deflate(mut self, value: crate::deflate::DeflateConfig) -> Self {
+        self.deflate = value;
+        self
+    }
 }

@@ -171,6 +171,11 @@ pub enum UsageError {
     /// The handshake has not reached the state this call needs.
     #[error("handshake is not at the right stage for this call")]
     HandshakeState,
+    /// A message over `Config::streaming_threshold` arrived in chunks, which a call that
+    /// returns whole messages (`recv`, the `Stream` impl) cannot hand over: read with
+    /// `recv_event` when streaming is on.
+    #[error("a message arrived in chunks (streaming_threshold): read it with recv_event")]
+    StreamedMessage,
     /// A proxy URL or setting the client cannot use (see [`crate::proxy`]).
     #[error("invalid proxy: {0}")]
     InvalidProxy(&'static str),
@@ -215,7 +220,8 @@ pub enum HandshakeError {
     /// The transport reached end-of-file during the handshake.
     #[error("connection closed during the handshake")]
     UnexpectedEof,
-    /// The server answered with a status other than 101; see the handshake's `response()`.
+    /// The server answered with a status other than 101; see the handshake's `response()`
+    /// (the adapters report it as `Error::Rejected`, with the response).
     #[error("server answered with status {0} instead of 101")]
     UnexpectedStatus(u16),
     /// The server's response broke RFC 6455 §4.1 (bad accept key, unoffered protocol, ...).
@@ -321,6 +327,17 @@ pub enum Error {
     /// The opening handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// The server answered our handshake with a status other than 101 (a client's
+    /// [`HandshakeError::UnexpectedStatus`]): its status, headers (`WWW-Authenticate`,
+    /// `Location`, `Retry-After`, ...) and the start of its body, at most
+    /// [`MAX_REJECTION_BODY`](crate::handshake::MAX_REJECTION_BODY) (4 KiB), see
+    /// [`Response::body`](crate::handshake::Response::body). Boxed: the response (120 bytes
+    /// and its allocations) is rare, and `Error` stays within its 32 bytes.
+    ///
+    /// (A server that rejects a request itself reports
+    /// [`HandshakeError::Rejected`] instead.)
+    #[error("server rejected the handshake with status {}", .0.status())]
+    Rejected(Box<crate::handshake::Response>),
     /// The transport failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

@@ -76,4 +76,17 @@ pub trait Extension: Send {
     /// the RSV bits for the first frame (zero, with `out` left empty, to send `payload`
     /// untouched, e.g. a message too small to be worth compressing).
     fn encode(&mut self, payload: &[u8], out: &mut Vec<u8>) -> u8;
+
+    /// How long after the last message it handled the extension would like
+    /// [`release`](Self::release) to be called, if it holds state it can rebuild (a
+    /// compressor kept between messages for speed). The connection checks after each
+    /// message the extension handles, and calls `release` once it has been idle that long.
+    /// Default `None`: nothing to release.
+    fn release_after(&self) -> Option<core::time::Duration> {
+        None
+    }
+
+    /// Frees state the extension can rebuild (see [`release_after`](Self::release_after)):
+    /// an idle connection should cost as little memory as possible.
+    fn release(&mut self) {}
 }

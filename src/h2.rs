@@ -26,7 +26,9 @@ use crate::connection::{Connection, Role};
 use crate::entropy::default_entropy;
 use crate::error::{Error, HandshakeError, UsageError};
 use crate::handshake::http::{self as wire, Head};
-use crate::handshake::{ClientHandshake, ClientRequest, IntoClientRequest, Response};
+use crate::handshake::{
+    ClientHandshake, ClientRequest, IntoClientRequest, MAX_REJECTION_BODY, Response,
+};
 use crate::tokio::WebSocket;
 use crate::trace::Trace;
 use ::h2::client::SendRequest;
@@ -103,9 +105,9 @@ impl H2Connection {
     /// and extensions). The response's status is 200 (or another 2xx).
     ///
     /// # Errors
-    /// [`Error::Usage`] for what [`ClientHandshake::new`] refuses;
-    /// [`Error::Handshake`]: [`HandshakeError::UnexpectedStatus`] for a non-2xx answer,
-    /// [`HandshakeError::InvalidResponse`] for a server without extended CONNECT or an
+    /// [`Error::Usage`] for what [`ClientHandshake::new`] refuses; [`Error::Rejected`] for a
+    /// non-2xx answer, with its status, headers and the start of its body;
+    /// [`Error::Handshake`]: [`HandshakeError::InvalidResponse`] for a server without extended CONNECT or an
     /// answer choosing what was not offered, [`HandshakeError::Timeout`] after
     /// `Config::handshake_timeout`; [`Error::Io`] when the stream or connection fails.
     pub async fn open(
@@ -150,7 +152,17 @@ impl H2Connection {
         let mut send = self.send.clone().ready().await.map_err(h2_io)?;
         let (response, stream) = send.send_request(connect, false).map_err(h2_io)?;
         let response = response.await.map_err(h2_io)?;
-        let (parts, recv) = response.into_parts();
+        let (parts, mut recv) = response.into_parts();
+        // RFC 7231 §4.3.6 (CONNECT): "Any 2xx (Successful) response indicates that the
+        // sender ... will switch to tunnel mode"; RFC 8441 §5 has the server answer 200.
+        if !parts.status.is_success() {
+            // As over HTTP/1.1: the status, the headers and the start of the body, for the
+            // application to tell the user why (bounded by the handshake timeout too).
+            let (body, complete) = rejection_body(&mut recv).await;
+            let response =
+                Response::from_head(parts.status.as_u16(), head_of(&parts), body, complete);
+            return Err(Error::Rejected(Box::new(response)));
+        }
         let response = check_response(&parts, &request)?;
         let stream = H2Stream {
             send: stream,
@@ -376,22 +388,7 @@ fn check_response(
     parts: &http::response::Parts,
     request: &ClientRequest,
 ) -> Result<Response, HandshakeError> {
-    let fields = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-    let size = parts
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len())
-        .sum();
-    let (head, _) = Head::assemble(&[], fields, size);
-    let response = Response::from_head(parts.status.as_u16(), head);
-    // RFC 7231 §4.3.6 (CONNECT): "Any 2xx (Successful) response indicates that the sender
-    // ... will switch to tunnel mode"; RFC 8441 §5 has the server answer 200.
-    if !parts.status.is_success() {
-        return Err(HandshakeError::UnexpectedStatus(parts.status.as_u16()));
-    }
+    let response = Response::from_head(parts.status.as_u16(), head_of(parts), Vec::new(), true);
     let head = response.head();
     // RFC 6455 §4.1: "If the response includes a |Sec-WebSocket-Extensions| header field
     // and this header field indicates the use of an extension that was not present in the
@@ -432,6 +429,41 @@ fn check_response(
         }
     }
     Ok(response)
+}
+
+/// The response's headers, as the byte parser keeps them.
+fn head_of(parts: &http::response::Parts) -> Head {
+    let fields = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    let size = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    Head::assemble(&[], fields, size).0
+}
+
+/// The start of a rejection's body: DATA until END_STREAM or `MAX_REJECTION_BODY` bytes
+/// (more is not kept, nor waited for); whether that was all of it.
+async fn rejection_body(recv: &mut RecvStream) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    loop {
+        let Some(data) = std::future::poll_fn(|cx| recv.poll_data(cx)).await else {
+            return (body, true);
+        };
+        let Ok(data) = data else {
+            return (body, false);
+        };
+        let _ = recv.flow_control().release_capacity(data.len());
+        let room = MAX_REJECTION_BODY - body.len();
+        body.extend_from_slice(&data[..data.len().min(room)]);
+        if data.len() >= room {
+            // At the cap: complete only if the stream ends right here.
+            return (body, data.len() == room && recv.is_end_stream());
+        }
+    }
 }
 
 /// Runs `work` until `deadline` (none: no limit), then fails with

@@ -96,6 +96,9 @@ pub mod tls;
 pub mod tokio;
 #[cfg(feature = "std")]
 mod trace;
+/// The incremental UTF-8 validator the receive path uses: public for the fuzz targets and the
+/// property tests, not a supported API.
+#[doc(hidden)]
 pub mod utf8;
 #[cfg(feature = "http")]
 pub mod web;

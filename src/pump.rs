@@ -74,8 +74,40 @@ pub trait Pump {
     fn error(&self) -> Option<Self::Error>;
 }
 
+/// The verbs every pump implements by calling its own inherent method of the same name.
+macro_rules! delegate {
+    ($error:ty) => {
+        fn receive_eof(&mut self) -> Result<(), $error> {
+            Self::receive_eof(self)
+        }
+        fn pending_transmit(&self) -> &[u8] {
+            Self::pending_transmit(self)
+        }
+        fn advance_transmit(&mut self, n: usize) {
+            Self::advance_transmit(self, n);
+        }
+        fn poll_timeout(&self) -> Option<Duration> {
+            Self::poll_timeout(self)
+        }
+        fn handle_timeout(&mut self, now: Duration) {
+            Self::handle_timeout(self, now);
+        }
+        fn wants_shutdown(&self) -> bool {
+            Self::wants_shutdown(self)
+        }
+        fn is_terminated(&self) -> bool {
+            Self::is_terminated(self)
+        }
+        fn error(&self) -> Option<$error> {
+            Self::error(self)
+        }
+    };
+}
+
 impl Pump for Connection {
     type Error = ProtocolError;
+
+    delegate!(ProtocolError);
 
     fn read_buf(&mut self) -> &mut [u8] {
         Self::read_buf(self)
@@ -89,14 +121,8 @@ impl Pump for Connection {
     fn commit_space(&mut self) -> Result<(), ProtocolError> {
         Self::commit_space(self)
     }
-    fn receive_eof(&mut self) -> Result<(), ProtocolError> {
-        Self::receive_eof(self)
-    }
     fn transport_failed(&mut self) -> bool {
         Self::transport_failed(self)
-    }
-    fn pending_transmit(&self) -> &[u8] {
-        Self::pending_transmit(self)
     }
     fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
         Self::transmit_chunks(self)
@@ -104,31 +130,16 @@ impl Pump for Connection {
     fn transmit_len(&self) -> u64 {
         Self::transmit_len(self)
     }
-    fn advance_transmit(&mut self, n: usize) {
-        Self::advance_transmit(self, n);
-    }
-    fn poll_timeout(&self) -> Option<Duration> {
-        Self::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Duration) {
-        Self::handle_timeout(self, now);
-    }
-    fn wants_shutdown(&self) -> bool {
-        Self::wants_shutdown(self)
-    }
-    fn is_terminated(&self) -> bool {
-        Self::is_terminated(self)
-    }
-    fn error(&self) -> Option<ProtocolError> {
-        Self::error(self)
-    }
 }
 
-/// The pump verbs of the two handshake types, which share their shape.
+/// The pump verbs of the two handshake types, which share their shape (`$transport_failed`:
+/// what an I/O error settles, see [`Pump::transport_failed`]).
 macro_rules! handshake_pump {
-    ($type:ty) => {
+    ($type:ty, $transport_failed:expr) => {
         impl Pump for $type {
             type Error = HandshakeError;
+
+            delegate!(HandshakeError);
 
             fn read_buf(&mut self) -> &mut [u8] {
                 self.inbox.read_buf()
@@ -149,14 +160,8 @@ macro_rules! handshake_pump {
                 self.inbox = inbox;
                 result
             }
-            fn receive_eof(&mut self) -> Result<(), HandshakeError> {
-                Self::receive_eof(self)
-            }
             fn transport_failed(&mut self) -> bool {
-                false
-            }
-            fn pending_transmit(&self) -> &[u8] {
-                Self::pending_transmit(self)
+                $transport_failed(self)
             }
             fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
                 core::iter::once(Self::pending_transmit(self)).filter(|c| !c.is_empty())
@@ -164,30 +169,13 @@ macro_rules! handshake_pump {
             fn transmit_len(&self) -> u64 {
                 Self::pending_transmit(self).len() as u64
             }
-            fn advance_transmit(&mut self, n: usize) {
-                Self::advance_transmit(self, n);
-            }
-            fn poll_timeout(&self) -> Option<Duration> {
-                Self::poll_timeout(self)
-            }
-            fn handle_timeout(&mut self, now: Duration) {
-                Self::handle_timeout(self, now);
-            }
-            fn wants_shutdown(&self) -> bool {
-                Self::wants_shutdown(self)
-            }
-            fn is_terminated(&self) -> bool {
-                Self::is_terminated(self)
-            }
-            fn error(&self) -> Option<HandshakeError> {
-                Self::error(self)
-            }
         }
     };
 }
 
-handshake_pump!(ClientHandshake);
-handshake_pump!(ServerHandshake);
+// A client reading a rejection's body ends it on an I/O error (the status is the answer).
+handshake_pump!(ClientHandshake, ClientHandshake::transport_failed);
+handshake_pump!(ServerHandshake, |_: &mut ServerHandshake| false);
 
 /// Where a handshake's reads land before they are scanned: a few KiB, allocated when a read
 /// is first offered and dropped with the handshake. The head itself is capped by

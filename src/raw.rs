@@ -90,7 +90,7 @@ pub(crate) fn extend_vec_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], off
 pub(crate) fn masked_vec(src: &[u8], key: [u8; 4], offset: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(src.len());
     // The word loop alone: going through `extend_vec_masked` (a `reserve` and the AVX2
-    // check) made 16 B frames 1.12x slower to decode.
+    // check) made 16 B frames slower to decode (benches/README.md).
     copy_masked(
         &mut out.spare_capacity_mut()[..src.len()],
         src,

@@ -23,7 +23,7 @@ mod interop_support;
 
 use interop_support::Peer;
 use rfc6455::handshake::{Accept, ClientRequest, OriginPolicy, Reject};
-use rfc6455::{CloseCode, Config, Error, Event, HandshakeError, MessageKind};
+use rfc6455::{CloseCode, Config, Error, Event, MessageKind};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -397,12 +397,16 @@ fn hyper_service_upgrades_rejects_and_answers_500() {
 
             let refused = |path: &'static str| async move {
                 match rfc6455::tokio::connect(format!("ws://{addr}{path}")).await {
-                    Err(Error::Handshake(HandshakeError::UnexpectedStatus(status))) => status,
+                    Err(Error::Rejected(response)) => response,
                     other => panic!("{path}: {:?}", other.map(|_| ())),
                 }
             };
-            assert_eq!(refused("/secret").await, 401);
-            assert_eq!(refused("/bad").await, 500);
+            // The application's rejection reaches the client whole: status, header, body.
+            let secret = refused("/secret").await;
+            assert_eq!(secret.status(), 401);
+            assert_eq!(secret.header("www-authenticate"), Some("Bearer"));
+            assert_eq!((secret.body(), secret.body_complete()), (&b"no"[..], true));
+            assert_eq!(refused("/bad").await.status(), 500);
         })
         .await
         .expect("within the watchdog");

@@ -107,9 +107,11 @@ fn rfc7692_7_2_2_bomb_stops_at_the_limit_with_memory_bounded_by_it() {
             assert!(out.len() <= LIMIT);
             assert!(out.iter().all(|&b| b == 0));
             let held = peak() - base;
-            // The output buffer (never past the limit) and the inflater's ~43 KiB of state.
+            // The output buffer (never past the limit), the inflater's ~43 KiB of state and
+            // its window (here 32 KiB), which it keeps as output is produced so that a
+            // streamed message's pieces can be handed on before the message ends.
             assert!(
-                held <= (LIMIT + (64 << 10)) as isize,
+                held <= (LIMIT + (96 << 10)) as isize,
                 "{policy:?} pieces of {piece}: peak {held} bytes over a {LIMIT}-byte limit"
             );
             drop(inflater);

@@ -18,7 +18,7 @@ mod interop_support;
 
 use rfc6455::handshake::ClientRequest;
 use rfc6455::sync;
-use rfc6455::{CloseCode, Config, Error, HandshakeError, Message};
+use rfc6455::{CloseCode, Config, Error, Message};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -480,7 +480,7 @@ fn tokio_chat_example_serves_page_refuses_foreign_origins_and_broadcasts() {
         .unwrap()
         .header("Origin", "http://evil.example");
     match sync::connect_with(foreign, Config::default()) {
-        Err(Error::Handshake(HandshakeError::UnexpectedStatus(403))) => {}
+        Err(Error::Rejected(response)) if response.status() == 403 => {}
         other => panic!("a foreign origin must get 403, got {:?}", other.map(drop)),
     }
     let same = ClientRequest::new(&url)

@@ -165,3 +165,65 @@ fn rfc6455_7_4_1_extension_output_over_the_message_limit_fails_1009() {
     );
     assert_eq!(conn.error().map(|e| e.close_code().as_u16()), Some(1009));
 }
+
+/// An extension that asks to be released 5 s after its last message, and counts releases.
+struct Releasing {
+    released: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Extension for Releasing {
+    fn reserved_bits(&self) -> u8 {
+        RSV1
+    }
+    fn decode(
+        &mut self,
+        _: u8,
+        input: &[u8],
+        _: bool,
+        out: &mut Vec<u8>,
+        _: usize,
+    ) -> Result<(), ProtocolError> {
+        out.extend_from_slice(input);
+        Ok(())
+    }
+    fn encode(&mut self, payload: &[u8], out: &mut Vec<u8>) -> u8 {
+        out.extend_from_slice(payload);
+        RSV1
+    }
+    fn release_after(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(5))
+    }
+    fn release(&mut self) {
+        self.released
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_extension_is_released_once_the_connection_is_idle_as_long_as_it_asks() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::Duration;
+    let released = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ext = Releasing {
+        released: std::sync::Arc::clone(&released),
+    };
+    let mut conn = server(Config::default()).with_extension(Box::new(ext));
+    conn.handle_timeout(Duration::from_secs(100));
+    assert_eq!(conn.poll_timeout(), None, "nothing held yet");
+    // A message the extension decoded: release 5 s after the next clock reading.
+    conn.receive(&with_rsv1(to_server(true, op::BINARY, b"x")))
+        .unwrap();
+    assert!(conn.poll_event().is_some());
+    assert_eq!(conn.poll_timeout(), Some(Duration::ZERO));
+    conn.handle_timeout(Duration::from_secs(101));
+    assert_eq!(conn.poll_timeout(), Some(Duration::from_secs(106)));
+    // A message it encoded at 104 s postpones it.
+    conn.send_binary(b"y").unwrap();
+    conn.handle_timeout(Duration::from_secs(104));
+    assert_eq!(conn.poll_timeout(), Some(Duration::from_secs(109)));
+    conn.handle_timeout(Duration::from_secs(108));
+    assert_eq!(released.load(SeqCst), 0);
+    conn.handle_timeout(Duration::from_secs(109));
+    assert_eq!(released.load(SeqCst), 1);
+    assert_eq!(conn.poll_timeout(), None);
+}

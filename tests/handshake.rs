@@ -1337,11 +1337,12 @@ fn rfc6455_4_1_non_101_surfaces_status_and_headers() {
 
     let mut hs = client("ws://example.com/");
     let _ = sent_request(&mut hs);
-    let response = "HTTP/1.1 302 Found\r\nLocation: ws://other.example/\r\n\r\n";
-    assert_eq!(
-        hs.receive(response.as_bytes()),
-        Err(HandshakeError::UnexpectedStatus(302))
-    );
+    // No Content-Length: the body ends when the server closes (RFC 9112 §6.3).
+    let response = "HTTP/1.1 302 Found\r\nLocation: ws://other.example/\r\n\r\nmoved";
+    assert_eq!(hs.receive(response.as_bytes()), Ok(()));
+    assert_eq!(hs.receive_eof(), Err(HandshakeError::UnexpectedStatus(302)));
+    assert_eq!(hs.response().unwrap().body(), b"moved");
+    assert!(hs.response().unwrap().body_complete());
     assert_eq!(
         hs.response().unwrap().header("location"),
         Some("ws://other.example/")
@@ -1389,6 +1390,23 @@ fn rfc6455_4_1_unoffered_protocol_fails() {
 #[test]
 fn rfc6455_4_1_unoffered_extension_fails() {
     let mut hs = client("ws://example.com/");
+    let response = response_for(
+        &mut hs,
+        "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n",
+    );
+    assert!(matches!(
+        hs.receive(response.as_bytes()),
+        Err(HandshakeError::InvalidResponse(_))
+    ));
+    // permessage-deflate answered to a client configured not to offer it.
+    let no_deflate =
+        Config::default().deflate(rfc6455::deflate::DeflateConfig::default().enabled(false));
+    let mut hs = ClientHandshake::new(
+        ClientRequest::new("ws://example.com/").unwrap(),
+        no_deflate,
+        fixed_entropy(),
+    )
+    .unwrap();
     let response = response_for(&mut hs, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
     assert!(matches!(
         hs.receive(response.as_bytes()),

@@ -17,6 +17,7 @@
 //! | 10^7 empty continuations | 256 KiB + 2 × read size |
 //! | 10 000 Pings, application writes nothing | 64 KiB + 2 × read size; ≤ 8 KiB + one Pong queued |
 //! | frame declaring 16 MiB, 1 byte received, through `read_buf` and `read_space` | 64 KiB (was 1 MiB before the room followed bytes received); 100 KiB later, 2 × bytes received + 64 KiB |
+//! | 1 MiB of DEFLATE inflating to 1 GiB, one frame or 1024 fragments (fails 1009) | the 8 MiB limit + 3 MiB + 256 KiB |
 //!
 //! Timings are printed with `-- --nocapture`; nothing asserts on time.
 
@@ -25,6 +26,8 @@ mod harness;
 
 #[path = "hostile/close.rs"]
 mod close;
+#[path = "hostile/deflate.rs"]
+mod deflate;
 #[path = "hostile/fragments.rs"]
 mod fragments;
 #[path = "hostile/frames.rs"]

@@ -23,6 +23,8 @@
 #[path = "../examples/chat.rs"]
 mod chat;
 mod interop_support;
+#[path = "interop_support/sniffer.rs"]
+mod sniffer;
 
 use interop_support::{Peer, blob, bounded, describe_binary};
 use rfc6455::handshake::{Accept, ClientRequest, Reject, Request, Response};
@@ -230,7 +232,9 @@ fn client_peer_against_our_server(
 ) {
     let started = Instant::now();
     let (port, reports) = start_script_server(serve);
-    let port = port.to_string();
+    // The peer talks to us through a relay that reads the frame headers.
+    let relay = sniffer::Sniffer::start(port);
+    let port = relay.port.to_string();
     let mut argv = vec![script.to_owned()];
     argv.extend(args.iter().map(|a| a.replace("PORT", &port)));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -273,7 +277,35 @@ fn client_peer_against_our_server(
         ["TEXT close-me", "CLOSE-ECHO 4000 server-bye", "END clean"],
         "{test}: what our server saw on /server-close"
     );
+    // Over wss:// the relay sees only TLS records.
+    if !args.iter().any(|a| a.starts_with("wss:")) {
+        assert_compressed_both_ways(test, &relay.seen());
+    }
     println!("{test}: passed in {:?}", started.elapsed());
+}
+
+/// RFC 7692 in interop: every 101 agreed permessage-deflate, and frames with RSV1 (the
+/// "compressed" bit) went both ways.
+fn assert_compressed_both_ways(test: &str, seen: &sniffer::Seen) {
+    assert!(
+        !seen.extensions.is_empty()
+            && seen
+                .extensions
+                .iter()
+                .all(|e| e.starts_with("permessage-deflate")),
+        "{test}: the 101s agreed {:?}",
+        seen.extensions
+    );
+    assert!(
+        seen.to_server.1 > 0 && seen.to_client.1 > 0,
+        "{test}: compressed frames (all, with RSV1): to the server {:?}, to the client {:?}",
+        seen.to_server,
+        seen.to_client
+    );
+    println!(
+        "{test}: permessage-deflate {:?}; frames (all, compressed) to server {:?}, to client {:?}",
+        seen.extensions, seen.to_server, seen.to_client
+    );
 }
 
 #[test]
@@ -439,12 +471,14 @@ fn show(message: Option<&Message>) -> String {
 fn sync_client_against_server_peer(test: &str, program: &Path, script: &str) {
     let started = Instant::now();
     let (peer, port) = start_server_peer(test, program, &[script]);
-    let base = format!("ws://127.0.0.1:{port}");
+    let relay = sniffer::Sniffer::start(port);
+    let base = format!("ws://127.0.0.1:{}", relay.port);
     let result = bounded(test, CLIENT_SCRIPT, move || {
         sync_client_script(&base, |uri: &str| sync::connect(uri))
     })
     .and_then(|r| r);
     check_server_peer(test, peer, result);
+    assert_compressed_both_ways(test, &relay.seen());
     println!("{test}: passed in {:?}", started.elapsed());
 }
 
@@ -663,7 +697,7 @@ fn chat_example_serves_page_and_broadcasts() {
         .unwrap()
         .header("Origin", "http://evil.example");
     match sync::connect_with(foreign, Config::default()) {
-        Err(rfc6455::Error::Handshake(rfc6455::HandshakeError::UnexpectedStatus(403))) => {}
+        Err(rfc6455::Error::Rejected(response)) if response.status() == 403 => {}
         other => panic!("a foreign origin must get 403, got {:?}", other.map(|_| ())),
     }
     let same = ClientRequest::new(&url)
@@ -700,7 +734,9 @@ fn chat_example_in_chromium() {
     }
     let started = Instant::now();
     let port = start_chat();
-    let url = format!("http://127.0.0.1:{port}/");
+    // Chromium reaches the chat through a relay that reads the frame headers.
+    let relay = sniffer::Sniffer::start(port);
+    let url = format!("http://127.0.0.1:{}/", relay.port);
     let mut peer = Peer::spawn(TEST, &node, &["browser_chat.mjs", &url]);
     let status = peer.finish(BROWSER_RUN);
     assert!(
@@ -715,5 +751,6 @@ fn chat_example_in_chromium() {
         "{TEST}: {status}\n{}",
         peer.transcript()
     );
+    assert_compressed_both_ways(TEST, &relay.seen());
     println!("{TEST}: passed in {:?}", started.elapsed());
 }

@@ -21,6 +21,7 @@ use rfc6455::{
     CloseCode, CloseFrame, Config, Connection, Event, Message, MessageKind, ProtocolError, Role,
     State, UsageError,
 };
+use std::time::Duration;
 
 // ------------------------------------------------------------------------------ frame codec
 
@@ -785,5 +786,67 @@ proptest! {
             at = end;
         }
         prop_assert_eq!(pieces, whole);
+    }
+}
+
+// ------------------------------------------------------------------------------ time
+
+/// How the connection is made to start its closing handshake.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// The application calls `send_close`.
+    OurClose,
+    /// The peer breaks the protocol (an unmasked frame to a server).
+    Failure,
+    /// The peer's Close is taken (the close timer then bounds the wait for TCP to end).
+    PeersClose,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `Connection`'s "Time" rule: a connection that sat idle for any length of time, with no
+    /// clock reading in between, measures its close timeout from the reading after the close
+    /// or the failure, never from the last reading before the idle spell.
+    #[test]
+    fn rfc6455_7_1_1_the_close_timeout_counts_from_the_close_however_long_the_idle(
+        start_ms in 0u64..10_000_000,
+        idle_ms in 0u64..10_000_000_000,
+        timeout_ms in 1u64..600_000,
+        keepalive in any::<bool>(),
+        ending in prop_oneof![Just(Ending::OurClose), Just(Ending::Failure), Just(Ending::PeersClose)],
+    ) {
+        let ms = Duration::from_millis;
+        let mut config = Config::default().close_timeout(ms(timeout_ms));
+        if keepalive {
+            // Long enough that it never fires during the idle spell of this test's clock.
+            config = config.keepalive_interval(Some(ms(u64::MAX / 4)));
+        }
+        let mut conn = Connection::server(config);
+        conn.handle_timeout(ms(start_ms));
+        // Idle: time passes, nobody tells the connection.
+        let now = ms(start_ms) + ms(idle_ms);
+        match ending {
+            Ending::OurClose => conn.send_close(CloseCode::NORMAL, "").unwrap(),
+            Ending::Failure => {
+                let unmasked = frame_raw(true, 0, 1, b"x", None);
+                prop_assert!(conn.receive(&unmasked).is_err());
+            }
+            Ending::PeersClose => {
+                let close = frame_raw(true, 0, 8, b"\x03\xe8", Some(common::RFC_KEY));
+                conn.receive(&close).unwrap();
+                prop_assert!(matches!(conn.poll_event(), Some(Event::Close(_))));
+            }
+        }
+        // The timer waits for a reading instead of using the stale one.
+        prop_assert_eq!(conn.poll_timeout(), Some(Duration::ZERO));
+        conn.handle_timeout(now);
+        let deadline = now + ms(timeout_ms);
+        prop_assert_eq!(conn.poll_timeout(), Some(deadline));
+        conn.handle_timeout(deadline - ms(1));
+        prop_assert!(!conn.is_terminated(), "fired before the full timeout");
+        conn.handle_timeout(deadline);
+        prop_assert!(conn.is_terminated());
+        prop_assert_eq!(conn.poll_timeout(), None);
     }
 }

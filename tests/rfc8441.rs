@@ -281,21 +281,32 @@ async fn rfc8441_our_h2_client_and_server_over_tls_alpn_h2() {
 async fn rfc8441_refusals_reach_our_h2_client_as_statuses() {
     let (addr, _) = serve(None).await;
     tokio::time::timeout(WATCHDOG, async {
-        let status = |request: ClientRequest| async move {
+        let refused = |request: ClientRequest| async move {
             match rfc6455::h2::connect(request).await {
-                Err(Error::Handshake(HandshakeError::UnexpectedStatus(status))) => status,
+                Err(Error::Rejected(response)) => response,
                 other => panic!("{:?}", other.map(|(_, r)| r)),
             }
         };
-        // RFC 6455 §10.2 over HTTP/2: a foreign page's Origin is refused with 403.
+        // RFC 6455 §10.2 over HTTP/2: a foreign page's Origin is refused with 403, and the
+        // client gets the answer whole, as over HTTP/1.1.
         let foreign = ClientRequest::new(&format!("ws://{addr}/ws"))
             .unwrap()
             .header("Origin", "https://evil.example");
-        assert_eq!(status(foreign).await, 403);
+        let response = refused(foreign).await;
+        assert_eq!(response.status(), 403);
         assert_eq!(
-            status(ClientRequest::new(&format!("ws://{addr}/nope")).unwrap()).await,
-            404
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8")
         );
+        assert_eq!(
+            (response.body(), response.body_complete()),
+            (
+                &b"origin not allowed by the server's origin policy\n"[..],
+                true
+            )
+        );
+        let missing = ClientRequest::new(&format!("ws://{addr}/nope")).unwrap();
+        assert_eq!(refused(missing).await.status(), 404);
         // An answer choosing what was not offered fails the client (RFC 6455 §4.1).
         let own = ClientRequest::new(&format!("ws://{addr}/ws"))
             .unwrap()

@@ -256,7 +256,7 @@ fn protocol_errors_and_refused_handshakes_are_reported() {
                 .unwrap()
                 .header("Origin", "https://evil.example");
             match rfc6455::tokio::connect(foreign).await {
-                Err(Error::Handshake(HandshakeError::UnexpectedStatus(403))) => {}
+                Err(Error::Rejected(response)) if response.status() == 403 => {}
                 other => panic!("{:?}", other.map(|_| ())),
             }
             let outcomes = server.await.unwrap();

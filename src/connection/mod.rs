@@ -26,6 +26,7 @@
 //! `connection/timers.rs`.
 
 mod assemble;
+mod control;
 mod phase;
 mod pieces;
 mod recv_buf;
@@ -142,6 +143,10 @@ pub struct Connection {
     /// Bytes of the opening handshake's response (a server's 101) not yet written; the
     /// handshake timer bounds them.
     handshake_left: u64,
+    /// With permessage-deflate installed by a handshake: the window bits and "no context
+    /// takeover" of the direction this end compresses (see `send_prepared`).
+    #[cfg(feature = "deflate")]
+    deflate_send: Option<(u8, bool)>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -182,6 +187,8 @@ impl Connection {
             phase: Phase::Open,
             timers,
             handshake_left: 0,
+            #[cfg(feature = "deflate")]
+            deflate_send: None,
             config,
         }
     }
@@ -302,6 +309,14 @@ impl Connection {
     /// Runs the assembler until it needs more input or enough events wait, keeping the
     /// obligations that events bring as they are parsed.
     fn process(&mut self) {
+        self.parse();
+        if self.asm.decoded {
+            self.asm.decoded = false;
+            self.extension_used();
+        }
+    }
+
+    fn parse(&mut self) {
         while self.asm.parsing() {
             match self.asm.run(&mut self.recv, self.extension.as_deref_mut()) {
                 Ok(Step::Progress) => return,
@@ -324,6 +339,14 @@ impl Connection {
                 Ok(Step::NeedMore) => return self.need_more(),
                 Err(error) => return self.parse_failed(error),
             }
+        }
+    }
+
+    /// After the extension handled a message: while it holds state it can rebuild, it is
+    /// released once the connection has been idle as long as the extension asks.
+    pub(super) fn extension_used(&mut self) {
+        if let Some(after) = self.extension.as_ref().and_then(|e| e.release_after()) {
+            self.timers.arm(Timer::Release, after);
         }
     }
 

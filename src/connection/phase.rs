@@ -175,6 +175,11 @@ impl Connection {
                     self.fail(ProtocolError::KeepaliveTimeout);
                 }
             }
+            Timer::Release => {
+                if let Some(extension) = self.extension.as_mut() {
+                    extension.release();
+                }
+            }
             // The peer never read our 101: the connection never really started.
             Timer::Handshake => {
                 if self.handshake_left > 0 && !self.is_terminated() {

@@ -81,13 +81,14 @@ impl Sender {
     }
 
     /// A whole message; `shared` is `payload` as a handle a server may queue by reference.
+    /// Returns whether the extension encoded it.
     pub(super) fn message(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
         shared: Option<&Bytes>,
         ext: Option<&mut (dyn Extension + 'static)>,
-    ) {
+    ) -> bool {
         let rsv = match ext {
             Some(ext) => {
                 self.encoded.clear();
@@ -99,14 +100,15 @@ impl Sender {
             let encoded = core::mem::take(&mut self.encoded);
             self.frames(kind, rsv, &encoded, None);
             self.encoded = encoded;
-            return;
+            return true;
         }
         if shared.is_none() && payload.len() as u64 <= self.max_frame {
             // One frame, copied in: most messages, without the fragmenting machinery.
             self.write(whole_message_header(kind), payload);
-            return;
+            return false;
         }
         self.frames(kind, 0, payload, shared);
+        false
     }
 
     /// A server's whole message queued by reference: one that goes out as one frame, as it
@@ -116,11 +118,12 @@ impl Sender {
         kind: MessageKind,
         bytes: Bytes,
         ext: Option<&mut (dyn Extension + 'static)>,
-    ) {
+    ) -> bool {
         if ext.is_some() || bytes.len() as u64 > self.max_frame {
             return self.message(kind, &bytes, Some(&bytes), ext);
         }
         self.tx.push_shared_frame(whole_message_header(kind), bytes);
+        false
     }
 
     /// `payload` as one message of frames of at most `max_frame` bytes, the first carrying
@@ -333,8 +336,12 @@ impl Connection {
         if self.role == Role::Server && bytes.len() >= ZERO_COPY_MIN {
             self.check_send()?;
             self.send.check_message()?;
-            self.send
-                .shared_message(kind, bytes, self.extension.as_deref_mut());
+            if self
+                .send
+                .shared_message(kind, bytes, self.extension.as_deref_mut())
+            {
+                self.extension_used();
+            }
             Ok(())
         } else {
             self.send_data(kind, &bytes)
@@ -353,6 +360,30 @@ impl Connection {
         self.send.check_message()?;
         if self.role == Role::Client {
             return Err(UsageError::PreparedForServerOnly);
+        }
+        if self.extension.is_some() {
+            #[cfg(feature = "deflate")]
+            if let (Some((bits, frames)), Some((window, true))) =
+                (&prepared.compressed, self.deflate_send)
+            {
+                // Compressed from an empty window no larger than this connection's: valid
+                // for a connection without context takeover (RFC 7692 §7.1.1.1).
+                if *bits <= window {
+                    self.send.tx.push_chunk(frames.clone());
+                    return Ok(());
+                }
+            }
+            // Encoded for this connection: its compressor's context is its own.
+            let kind = prepared.message.kind();
+            if self.send.message(
+                kind,
+                prepared.message.as_bytes(),
+                None,
+                self.extension.as_deref_mut(),
+            ) {
+                self.extension_used();
+            }
+            return Ok(());
         }
         self.send.tx.push_chunk(prepared.frames.clone());
         Ok(())
@@ -448,8 +479,49 @@ impl Connection {
     ) -> Result<(), UsageError> {
         self.check_send()?;
         self.send.check_message()?;
-        self.send
-            .message(kind, payload, None, self.extension.as_deref_mut());
+        if self
+            .send
+            .message(kind, payload, None, self.extension.as_deref_mut())
+        {
+            self.extension_used();
+        }
         Ok(())
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl Connection {
+    /// Installs permessage-deflate with the agreed `params`, as the handshakes do: for a
+    /// connection whose handshake happened elsewhere (an HTTP server's upgrade), after
+    /// [`accept_offer`](crate::deflate::accept_offer) or
+    /// [`check_response`](crate::deflate::check_response). Unlike installing a
+    /// [`PerMessageDeflate`](crate::deflate::PerMessageDeflate) with
+    /// [`with_extension`](Self::with_extension), it also lets
+    /// [`send_prepared`](Self::send_prepared) send a message compressed once for many
+    /// connections when this one has no context takeover.
+    ///
+    /// ```
+    /// use rfc6455::deflate::{DeflateConfig, accept_offer};
+    /// use rfc6455::{Config, Connection};
+    ///
+    /// let config = Config::default();
+    /// // The request's Sec-WebSocket-Extensions values, as the HTTP server parsed them.
+    /// let offers = ["permessage-deflate; client_max_window_bits"];
+    /// let (params, response_header) = accept_offer(&config.deflate, offers).unwrap();
+    /// assert!(response_header.starts_with("permessage-deflate"));
+    /// let deflate = config.deflate.clone();
+    /// let conn = Connection::server(config).with_deflate(&params, &deflate);
+    /// # let _ = conn;
+    /// ```
+    #[must_use]
+    pub fn with_deflate(
+        mut self,
+        params: &crate::deflate::DeflateParams,
+        config: &crate::deflate::DeflateConfig,
+    ) -> Self {
+        let send = params.send(self.role);
+        self.deflate_send = Some((send.window_bits, send.no_context_takeover));
+        let codec = crate::deflate::PerMessageDeflate::new(params, self.role, config);
+        self.with_extension(Box::new(codec))
     }
 }

@@ -23,9 +23,17 @@ pub(crate) enum Timer {
     Idle = 2,
     /// Keepalive: the Pong to our Ping is due.
     Pong = 3,
+    /// The extension may free state it can rebuild (see `Extension::release_after`).
+    Release = 4,
 }
 
-const TIMERS: [Timer; 4] = [Timer::Handshake, Timer::Close, Timer::Idle, Timer::Pong];
+const TIMERS: [Timer; 5] = [
+    Timer::Handshake,
+    Timer::Close,
+    Timer::Idle,
+    Timer::Pong,
+    Timer::Release,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -39,21 +47,21 @@ enum Slot {
 /// Deadlines by timer, and the latest clock reading.
 #[derive(Debug, Clone)]
 pub(crate) struct TimerTable {
-    slots: [Slot; 4],
+    slots: [Slot; 5],
     now: Duration,
 }
 
 impl TimerTable {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [Slot::Off; 4],
+            slots: [Slot::Off; 5],
             now: Duration::ZERO,
         }
     }
 
     /// A table with `timer` armed `after` the first clock reading.
     pub(crate) const fn with(timer: Timer, after: Duration) -> Self {
-        let mut slots = [Slot::Off; 4];
+        let mut slots = [Slot::Off; 5];
         slots[timer as usize] = Slot::Unpinned(after);
         Self {
             slots,

@@ -59,7 +59,8 @@ impl TxQueue {
                     // Written out whole (the usual case): emptied where it stands, so the
                     // room ahead stays put. Advancing moved the buffer's start up, and
                     // every few small frames the next write had to move it back
-                    // (`reserve_inner`, 4% of encoding 16 B frames).
+                    // (`reserve_inner`; see benches/README.md, "Constants and the numbers
+                    // behind them").
                     self.tail.clear();
                     left = 0;
                 }
@@ -114,9 +115,20 @@ impl TxQueue {
 
 /// A message encoded once as server frames, to be queued on many server connections without
 /// re-encoding or copying (a chat broadcast). Clients mask per frame, so they cannot use it.
+///
+/// With permessage-deflate: a connection that compresses with context takeover (the
+/// default) compresses the message itself, since its compressor's window is its own. When
+/// the server's config negotiates `server_no_context_takeover`, the message is also
+/// compressed once, here, from an empty window, and every connection without context
+/// takeover whose window is at least as large sends those bytes as they are.
 #[derive(Debug, Clone)]
 pub struct PreparedMessage {
     pub(crate) frames: Bytes,
+    pub(crate) message: Message,
+    /// Compressed once (window bits, frames with RSV1), for connections without context
+    /// takeover.
+    #[cfg(feature = "deflate")]
+    pub(crate) compressed: Option<(u8, Bytes)>,
 }
 
 impl PreparedMessage {
@@ -144,9 +156,59 @@ impl PreparedMessage {
                 write_frame(&mut out, header, &payload[range], None);
             },
         );
+        #[cfg(feature = "deflate")]
+        let compressed = Self::compress_once(message, config);
         Self {
             frames: out.freeze(),
+            message: message.clone(),
+            #[cfg(feature = "deflate")]
+            compressed,
         }
+    }
+
+    /// The message compressed from an empty window, when the server negotiates no context
+    /// takeover for its messages (RFC 7692 §7.1.1.1) and the message is worth compressing.
+    #[cfg(feature = "deflate")]
+    fn compress_once(message: &Message, config: &Config) -> Option<(u8, Bytes)> {
+        let deflate = &config.deflate;
+        let payload = message.as_bytes();
+        if !deflate.enabled
+            || !deflate.server_no_context_takeover
+            || payload.len() < deflate.compression_threshold
+        {
+            return None;
+        }
+        let bits = deflate
+            .server_max_window_bits
+            .unwrap_or(crate::deflate::DEFAULT_SERVER_WINDOW_BITS)
+            .clamp(
+                crate::deflate::MIN_WINDOW_BITS,
+                crate::deflate::MAX_WINDOW_BITS,
+            );
+        let mut body = alloc::vec::Vec::new();
+        crate::deflate::Deflater::without_context(bits, deflate.compression_level)
+            .compress(payload, &mut body);
+        let mut out = BytesMut::new();
+        for_each_fragment(
+            body.len(),
+            config.max_send_frame_size,
+            |range, first, fin| {
+                let header = FrameHeader {
+                    fin,
+                    // RFC 7692 §6: RSV1 on the first frame of a compressed message only.
+                    rsv: if first { crate::frame::RSV1 } else { 0 },
+                    opcode: if first {
+                        data_opcode(message.kind())
+                    } else {
+                        Opcode::Continuation
+                    },
+                    mask: None,
+                    payload_len: 0,
+                };
+                write_frame(&mut out, header, &body[range], None);
+            },
+        );
+        Some((bits, out.freeze()))
     }
 
     /// The encoded frames.

@@ -100,10 +100,10 @@ pub struct Inflater {
     dir: Direction,
     policy: MemoryPolicy,
     stream: Option<zlib_rs::Inflate>,
-    /// The previous messages' last window (context takeover only).
+    /// The last window of output: the previous messages' (context takeover only) and this
+    /// message's so far, kept as it is produced, so the caller may hand each piece of a
+    /// message's output on (a streamed message) before the message ends.
     history: History,
-    /// Where this message's output began in the caller's buffer; `None` between messages.
-    msg_start: Option<usize>,
     /// Compressed bytes fed for this message.
     fed: usize,
     /// The stream reached a block with BFINAL set: what follows needs a fresh stream.
@@ -133,7 +133,6 @@ impl Inflater {
             policy: config.memory_policy,
             stream: None,
             history: History::default(),
-            msg_start: None,
             fed: 0,
             ended: false,
             stale: false,
@@ -147,10 +146,10 @@ impl Inflater {
     /// Inflates the next piece of the current message's compressed payload (one frame's
     /// payload, or any part of it), appending to `out`.
     ///
-    /// All calls for one message must append to the same `out`, untouched in between (its
-    /// bytes from the message's first call on are the message, and serve as history if the
-    /// peer ends a DEFLATE stream mid-message). `out.len()` never exceeds `limit`, and `out`
-    /// grows by at most 32 KiB or half of what it already holds at a time, never past `limit`.
+    /// `out` may be a different buffer each call (a streamed message hands each piece on):
+    /// the inflater keeps the window it needs itself. `out.len()` never exceeds `limit`, and
+    /// `out` grows by at most 32 KiB or half of what it already holds at a time, never past
+    /// `limit`.
     ///
     /// # Errors
     ///
@@ -163,9 +162,6 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        if self.msg_start.is_none() {
-            self.msg_start = Some(out.len());
-        }
         if input.is_empty() {
             return Ok(());
         }
@@ -181,7 +177,6 @@ impl Inflater {
     ///
     /// As [`inflate`](Self::inflate).
     pub fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
-        let start = *self.msg_start.get_or_insert(out.len());
         // An empty payload with RSV1 set carries no DEFLATE block at all: it is an empty
         // message, and the stream, left at a byte boundary by the previous message's tail,
         // stays as it is. A stream that ended with BFINAL and nothing after it needs no tail.
@@ -197,19 +192,15 @@ impl Inflater {
             // the same of the client); so the receiving side starts each one empty too.
             self.history.clear();
             self.release(true);
-        } else {
-            // The window primes a fresh stream: the next message's under PerMessage, and,
-            // under either policy, the stream that follows a block with BFINAL set (the
+        } else if self.policy == MemoryPolicy::PerMessage {
+            // The window (kept as output was produced) primes the next message's fresh
+            // stream.
+            self.release(false);
+        } else if self.ended {
+            // The stream that follows a block with BFINAL set is primed the same way (the
             // stream's own window is lost with it).
-            let window = self.window();
-            self.history.push(&out[start.min(out.len())..], window);
-            if self.policy == MemoryPolicy::PerMessage {
-                self.release(false);
-            } else if self.ended {
-                self.stale = true;
-            }
+            self.stale = true;
         }
-        self.msg_start = None;
         self.fed = 0;
         self.ended = false;
         Ok(())
@@ -225,7 +216,7 @@ impl Inflater {
 
     /// A stream ready for this message's next input: created and primed with the history
     /// when there is none, reset and primed after a BFINAL or a message without takeover.
-    fn ready_stream(&mut self, out: &[u8]) -> Result<&mut zlib_rs::Inflate, InflateError> {
+    fn ready_stream(&mut self) -> Result<&mut zlib_rs::Inflate, InflateError> {
         let restart = self.ended || self.stale;
         if self.stream.is_none() || restart {
             // zlib-rs' raw inflater takes any window from 8 to 15 bits.
@@ -237,14 +228,10 @@ impl Inflater {
                 }
                 None => self.stream.insert(zlib_rs::Inflate::new(false, bits)),
             };
+            // The history holds the previous messages' window (with context takeover) and,
+            // after a BFINAL inside this message, the message so far.
             let (a, b) = self.history.bytes.as_slices();
-            // After a BFINAL inside this message, the message so far is history too.
-            let this_msg = if self.ended {
-                self.msg_start.map_or(&[][..], |s| &out[s.min(out.len())..])
-            } else {
-                &[]
-            };
-            for part in [a, b, this_msg] {
+            for part in [a, b] {
                 if !part.is_empty() {
                     stream
                         .set_dictionary(part)
@@ -277,7 +264,7 @@ impl Inflater {
                 return Ok(());
             }
             let len = out.len();
-            let stream = self.ready_stream(out)?;
+            let stream = self.ready_stream()?;
             let (in0, out0) = (stream.total_in(), stream.total_out());
             let (result, room) = if len >= limit {
                 // At the limit: one byte of room tells whether the data holds more output.
@@ -307,6 +294,8 @@ impl Inflater {
                 }
             } else {
                 out.truncate(len + produced);
+                let window = self.window();
+                self.history.push(&out[len..], window);
             }
             input = &input[consumed..];
             match result {
@@ -396,6 +385,23 @@ impl Deflater {
             mem_level: i32::from(bits).saturating_sub(7).clamp(1, 8),
             strategy: zlib_rs::Strategy::Default,
         })
+    }
+
+    /// A compressor that starts every message from an empty window of `window_bits`: what a
+    /// message prepared once for many connections without context takeover is compressed
+    /// with.
+    pub(crate) fn without_context(window_bits: u8, level: u8) -> Self {
+        Self {
+            dir: Direction {
+                window_bits,
+                no_context_takeover: true,
+            },
+            policy: MemoryPolicy::PerMessage,
+            level: i32::from(level.min(9)),
+            threshold: 0,
+            stream: None,
+            history: History::default(),
+        }
     }
 
     /// Compresses one whole message, appending its payload (to be sent with RSV1 set on the

@@ -32,10 +32,12 @@
 //! ```
 
 mod codec;
+mod extension;
 mod header;
 mod negotiate;
 
 pub use codec::{Deflater, InflateError, Inflater};
+pub use extension::PerMessageDeflate;
 pub use negotiate::{
     DEFAULT_SERVER_WINDOW_BITS, DeflateConfig, DeflateParams, EXTENSION_NAME, MAX_WINDOW_BITS,
     MIN_WINDOW_BITS, MemoryPolicy, accept_offer, check_response, client_offer,

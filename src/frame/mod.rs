@@ -1,7 +1,33 @@
 //! The frame layer (RFC 6455 §5.2): opcodes, headers, decoding, encoding and masking.
 //!
-//! Everything here is stateless and role-agnostic; the role rules (masking direction, limits,
-//! extensions' RSV bits) are enforced by [`Connection`](crate::Connection).
+//! A supported, stable codec for protocol crates that need frames rather than messages (a
+//! proxy that inspects traffic, a test peer that sends malformed frames on purpose, a
+//! framing layer for another transport). Everything here is stateless and role-agnostic:
+//! the role rules (masking direction, limits, fragmentation, extensions' RSV bits, UTF-8)
+//! are [`Connection`](crate::Connection)'s, so an application should use that instead.
+//!
+//! ```
+//! use rfc6455::frame::{FrameHeader, MAX_HEADER_LEN, Opcode, apply_mask, decode_header, encode_header};
+//!
+//! // A client's masked "Hello" (RFC 6455 §5.7), built and read back.
+//! let key = [0x37, 0xfa, 0x21, 0x3d];
+//! let header = FrameHeader { fin: true, rsv: 0, opcode: Opcode::Text, mask: Some(key), payload_len: 5 };
+//! let mut wire = [0u8; MAX_HEADER_LEN];
+//! let n = encode_header(&mut wire, &header);
+//! let mut frame = wire[..n].to_vec();
+//! let mut payload = *b"Hello";
+//! apply_mask(&mut payload, key, 0);
+//! frame.extend_from_slice(&payload);
+//! assert_eq!(frame, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+//!
+//! // Decoding needs only the header's bytes; `Ok(None)` asks for more.
+//! assert_eq!(decode_header(&frame[..3]), Ok(None));
+//! let (read, len) = decode_header(&frame).unwrap().unwrap();
+//! assert_eq!((read, len), (header, 6));
+//! let mut body = frame[len..].to_vec();
+//! apply_mask(&mut body, key, 0);
+//! assert_eq!(body, b"Hello");
+//! ```
 
 mod decode;
 mod encode;

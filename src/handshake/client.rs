@@ -1,6 +1,7 @@
 //! The client's side of the opening handshake (RFC 6455 §4.1).
 
 use super::accept_key;
+use super::body::BodyReader;
 use super::http::{self, Head, HeadScanner, ScanError};
 use super::uri;
 use crate::config::Config;
@@ -204,16 +205,20 @@ impl ClientRequest {
     }
 }
 
-/// The server's response to the opening handshake: status, reason and headers.
+/// The server's response to the opening handshake: status, reason, headers, and for a
+/// rejection the start of its body.
 ///
 /// Available from [`ClientHandshake::response`] once the head arrived, also when the status
-/// was not 101 (a 401 with `WWW-Authenticate`, a 3xx with `Location`, ...).
+/// was not 101 (a 401 with `WWW-Authenticate`, a 3xx with `Location`, a 429 or 503 with
+/// `Retry-After`, ...). The adapters return a rejection as `Error::Rejected`, holding this.
 #[derive(Clone)]
 pub struct Response {
     status: u16,
     reason: Range<usize>,
     head: Head,
     extensions: Option<String>,
+    body: Vec<u8>,
+    body_complete: bool,
 }
 
 impl Response {
@@ -253,13 +258,35 @@ impl Response {
     pub fn extensions(&self) -> Option<&str> {
         self.extensions.as_deref()
     }
+
+    /// The body of a rejection (a status other than 101), at most
+    /// [`MAX_REJECTION_BODY`](super::MAX_REJECTION_BODY) (4 KiB) of it: an error page, a JSON
+    /// error. Empty for a 101, whose next bytes are WebSocket frames.
+    ///
+    /// It is read after the head until the body ends (`Content-Length`, the last chunk, or
+    /// the server closing the connection), the cap is reached, or the handshake timeout
+    /// passes, whichever comes first; [`body_complete`](Self::body_complete) says which.
+    #[must_use]
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Whether [`body`](Self::body) is the whole body: `false` when it was cut at the cap,
+    /// the connection ended or failed before the announced end, the handshake timed out
+    /// first, or the body's framing was invalid (an unreadable `Content-Length`, broken
+    /// chunks). Always `true` for a 101.
+    #[must_use]
+    pub const fn body_complete(&self) -> bool {
+        self.body_complete
+    }
 }
 
 impl Response {
-    /// A response that did not come through the byte parser: the `200` that accepts an
-    /// HTTP/2 extended CONNECT (RFC 8441 §5), its reason phrase empty.
+    /// A response that did not come through the byte parser: the answer to an HTTP/2
+    /// extended CONNECT (RFC 8441 §5), its reason phrase empty, with the start of a
+    /// rejection's body (at most `MAX_REJECTION_BODY` bytes, the caller's to bound).
     #[cfg(feature = "h2")]
-    pub(crate) fn from_head(status: u16, head: Head) -> Self {
+    pub(crate) fn from_head(status: u16, head: Head, body: Vec<u8>, body_complete: bool) -> Self {
         let extensions = {
             let mut values = head
                 .values("sec-websocket-extensions")
@@ -273,6 +300,8 @@ impl Response {
             reason: 0..0,
             head,
             extensions,
+            body,
+            body_complete,
         }
     }
 
@@ -289,6 +318,8 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("reason", &self.reason())
             .field("headers", &self.head)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .field("body_complete", &self.body_complete)
             .finish_non_exhaustive()
     }
 }
@@ -332,6 +363,11 @@ pub struct ClientHandshake {
     expected_accept: String,
     protocols: Vec<String>,
     extension_names: Vec<String>,
+    /// Whether we offered permessage-deflate, and what the server agreed to.
+    #[cfg(feature = "deflate")]
+    deflate_offered: bool,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::deflate::DeflateParams>,
     tx: Vec<u8>,
     sent: usize,
     scanner: HeadScanner,
@@ -340,6 +376,8 @@ pub struct ClientHandshake {
     /// Where the adapters' reads land (see `Pump`).
     pub(crate) inbox: Inbox,
     response: Option<Response>,
+    /// After a non-101 head: its body, until read (the handshake ends then).
+    body: Option<BodyReader>,
     complete: bool,
     error: Option<HandshakeError>,
     timers: TimerTable,
@@ -424,6 +462,19 @@ impl ClientHandshake {
                 &request.protocols.join(", "),
             );
         }
+        // RFC 7692 §5: offer permessage-deflate as browsers do, unless the request offers
+        // extensions of its own.
+        #[cfg(feature = "deflate")]
+        let deflate_offer = if request.extensions.is_empty() {
+            crate::deflate::client_offer(&config.deflate)
+        } else {
+            None
+        };
+        #[cfg(feature = "deflate")]
+        if let Some(offer) = &deflate_offer {
+            http::write_header(&mut tx, "Sec-WebSocket-Extensions", offer);
+            extension_names.push(crate::deflate::EXTENSION_NAME.into());
+        }
         if !request.extensions.is_empty() {
             http::write_header(
                 &mut tx,
@@ -442,12 +493,17 @@ impl ClientHandshake {
             expected_accept: accept_key(key.as_bytes()),
             protocols: request.protocols,
             extension_names,
+            #[cfg(feature = "deflate")]
+            deflate_offered: deflate_offer.is_some(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             tx,
             sent: 0,
             head: Vec::new(),
             leftover: Vec::new(),
             inbox: Inbox::new(),
             response: None,
+            body: None,
             complete: false,
             error: None,
             timers: TimerTable::with(Timer::Handshake, config.handshake_timeout),
@@ -475,16 +531,25 @@ impl ClientHandshake {
     /// the [`Connection`]. The head is capped at `Config::max_handshake_size` bytes and
     /// `Config::max_headers` headers; bytes past the cap are never buffered.
     ///
+    /// After a head with a status other than 101 the handshake goes on reading its body
+    /// (see [`Response::body`]), at most
+    /// [`MAX_REJECTION_BODY`](super::MAX_REJECTION_BODY) bytes of it, and fails with the
+    /// status once the body is read.
+    ///
     /// # Errors
     /// The sticky [`HandshakeError`]: [`UnexpectedStatus`](HandshakeError::UnexpectedStatus)
-    /// for a status other than 101 ([`response`](Self::response) has the details),
-    /// [`InvalidResponse`](HandshakeError::InvalidResponse) for a 101 that breaks RFC 6455
-    /// §4.1, [`HeadTooLarge`](HandshakeError::HeadTooLarge) /
+    /// for a status other than 101, once its body is read ([`response`](Self::response) has
+    /// the details), [`InvalidResponse`](HandshakeError::InvalidResponse) for a 101 that
+    /// breaks RFC 6455 §4.1, [`HeadTooLarge`](HandshakeError::HeadTooLarge) /
     /// [`TooManyHeaders`](HandshakeError::TooManyHeaders), or an earlier
     /// [`Timeout`](HandshakeError::Timeout).
     pub fn receive(&mut self, data: &[u8]) -> Result<(), HandshakeError> {
         if let Some(e) = self.error {
             return Err(e);
+        }
+        if let Some(body) = self.body.as_mut() {
+            body.receive(data);
+            return self.end_rejection();
         }
         if self.response.is_some() {
             self.leftover.extend_from_slice(data);
@@ -514,8 +579,9 @@ impl ClientHandshake {
     /// Reports that the transport reached end-of-file.
     ///
     /// # Errors
-    /// [`HandshakeError::UnexpectedEof`] unless the handshake was already complete; or the
-    /// earlier sticky error.
+    /// [`HandshakeError::UnexpectedEof`] unless the handshake was already complete;
+    /// [`HandshakeError::UnexpectedStatus`] while a rejection's body was being read (the
+    /// end of the stream ends it); or the earlier sticky error.
     pub fn receive_eof(&mut self) -> Result<(), HandshakeError> {
         if let Some(e) = self.error {
             return Err(e);
@@ -523,7 +589,24 @@ impl ClientHandshake {
         if self.complete {
             return Ok(());
         }
+        if let Some(body) = self.body.as_mut() {
+            body.stop(true);
+            return self.end_rejection();
+        }
         Err(self.fail(HandshakeError::UnexpectedEof))
+    }
+
+    /// Reports that the transport failed with an I/O error; `true` if that settles nothing
+    /// new: a rejection's body was being read, and the failure ends it (the handshake then
+    /// fails with [`HandshakeError::UnexpectedStatus`], its body marked incomplete), so the
+    /// server's answer is reported rather than the I/O error.
+    pub fn transport_failed(&mut self) -> bool {
+        let Some(body) = self.body.as_mut() else {
+            return false;
+        };
+        body.stop(false);
+        let _ = self.end_rejection();
+        true
     }
 
     /// Whether a valid 101 response was received.
@@ -536,6 +619,12 @@ impl ClientHandshake {
     #[must_use]
     pub const fn response(&self) -> Option<&Response> {
         self.response.as_ref()
+    }
+
+    /// Takes the server's response out (for the adapters' rejection error).
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) const fn take_response(&mut self) -> Option<Response> {
+        self.response.take()
     }
 
     /// The sticky error, if the handshake failed.
@@ -552,7 +641,7 @@ impl ClientHandshake {
     }
 
     /// Whether the adapter is done with the transport: the handshake failed (the client
-    /// has nothing to write then).
+    /// has nothing to write then). After a non-101 head that is once its body is read.
     #[must_use]
     pub const fn is_terminated(&self) -> bool {
         self.error.is_some()
@@ -569,6 +658,12 @@ impl ClientHandshake {
             return Err(UsageError::HandshakeState);
         };
         let mut connection = Connection::client(self.config, self.entropy);
+        #[cfg(feature = "deflate")]
+        if let Some(params) = self.deflate {
+            // Installed before the bytes that followed the response are fed to it.
+            let deflate = connection.config().deflate.clone();
+            connection = connection.with_deflate(&params, &deflate);
+        }
         if !self.leftover.is_empty() {
             // A protocol error in these bytes is sticky inside the connection and reported by
             // its next call, with its Close frame already queued.
@@ -591,15 +686,43 @@ impl ClientHandshake {
     /// Tells the handshake the time. The first call starts the clock: the deadline is that
     /// `now` plus `Config::handshake_timeout`. A call at or past the deadline fails the
     /// handshake with [`HandshakeError::Timeout`], reported by the next `receive` /
-    /// `receive_eof` and by [`error`](Self::error).
+    /// `receive_eof` and by [`error`](Self::error); if a rejection's body was being read,
+    /// it ends that instead (with [`HandshakeError::UnexpectedStatus`], the body marked
+    /// incomplete): the status is the answer, the body only its explanation.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.timers.advance(now);
         if self.complete || self.error.is_some() {
             return;
         }
         if self.timers.take_expired() == Some(Timer::Handshake) {
-            self.fail(HandshakeError::Timeout);
+            if let Some(body) = self.body.as_mut() {
+                body.stop(false);
+                let _ = self.end_rejection();
+            } else {
+                self.fail(HandshakeError::Timeout);
+            }
         }
+    }
+
+    /// Ends a rejection once its body is read as far as it will be: the body joins the
+    /// response and the handshake fails with the status. `Ok` while the body is still
+    /// arriving.
+    fn end_rejection(&mut self) -> Result<(), HandshakeError> {
+        let Some(complete) = self.body.as_ref().and_then(BodyReader::finished) else {
+            return Ok(());
+        };
+        let body = self
+            .body
+            .take()
+            .map(BodyReader::into_body)
+            .unwrap_or_default();
+        let Some(response) = self.response.as_mut() else {
+            return Err(self.fail(HandshakeError::InvalidResponse("missing")));
+        };
+        response.body = body;
+        response.body_complete = complete;
+        let status = response.status;
+        Err(self.fail(HandshakeError::UnexpectedStatus(status)))
     }
 
     fn fail(&mut self, error: HandshakeError) -> HandshakeError {
@@ -630,6 +753,7 @@ impl ClientHandshake {
         let reason = http::range_in(&head, parsed.reason.unwrap_or("").as_bytes());
         let positions = Head::positions(&head, parsed.headers);
         let head = Head::new(head, positions);
+        let rejection_body = (status != 101).then(|| BodyReader::new(status, &head));
         let extensions = {
             let mut values = head
                 .values("sec-websocket-extensions")
@@ -643,19 +767,24 @@ impl ClientHandshake {
             reason,
             head,
             extensions,
+            body: Vec::new(),
+            body_complete: true,
         });
+        if let Some(mut body) = rejection_body {
+            // RFC 6455 §4.1: "If the status code received from the server is not 101, the
+            // client handles the response per HTTP [RFC2616] procedures." What to do is the
+            // application's call; it gets the status, the headers and the body (bounded, see
+            // `Response::body`), read here before the handshake fails with the status.
+            body.receive(&core::mem::take(&mut self.leftover));
+            self.body = Some(body);
+            return self.end_rejection();
+        }
         let response = self
             .response
             .as_ref()
             .ok_or(HandshakeError::InvalidResponse("missing"))?;
         let head = &response.head;
 
-        // RFC 6455 §4.1: "If the status code received from the server is not 101, the client
-        // handles the response per HTTP [RFC2616] procedures." That is the application's
-        // call; the status and headers are in `response()`.
-        if status != 101 {
-            return Err(HandshakeError::UnexpectedStatus(status));
-        }
         if version != Some(1) {
             return Err(HandshakeError::InvalidResponse("response is not http/1.1"));
         }
@@ -729,6 +858,18 @@ impl ClientHandshake {
                 ));
             }
         }
+        // RFC 7692 §5: "A client MUST _Fail the WebSocket Connection_ if the peer server
+        // accepted an extension negotiation offer for this extension with an extension
+        // negotiation response" it cannot accept (a parameter its offer did not allow, a
+        // duplicate, a value out of range).
+        #[cfg(feature = "deflate")]
+        if self.deflate_offered {
+            self.deflate = crate::deflate::check_response(
+                &self.config.deflate,
+                head.values("sec-websocket-extensions"),
+            )
+            .map_err(HandshakeError::InvalidResponse)?;
+        }
         // RFC 6455 §4.1: "If the response includes a |Sec-WebSocket-Protocol| header field
         // and this header field indicates the use of a subprotocol that was not present in the
         // client's handshake ..., the client MUST _Fail the WebSocket Connection_." §4.3:
@@ -783,11 +924,20 @@ mod tests {
     fn request_bytes() {
         let hs = handshake("ws://example.com:8080/chat?x=1");
         let text = core::str::from_utf8(hs.pending_transmit()).unwrap();
+        // RFC 7692: offered by default, as browsers do (without the `deflate` feature, no
+        // offer).
+        let offer = if cfg!(feature = "deflate") {
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         assert_eq!(
             text,
-            "GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: AQEBAQEBAQEBAQEBAQEBAQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
+            format!(
+                "GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: AQEBAQEBAQEBAQEBAQEBAQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n{offer}\r\n"
+            )
         );
     }
 

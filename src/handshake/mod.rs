@@ -23,9 +23,14 @@
 //!   so that the adapter tells the time at once and the clock starts.
 //! * Headers the handshake writes itself cannot be set by the caller:
 //!   [`CLIENT_OWNED_HEADERS`], [`ACCEPT_OWNED_HEADERS`], [`REJECT_OWNED_HEADERS`].
+//! * A client that gets a status other than 101 reads the body that follows, at most
+//!   [`MAX_REJECTION_BODY`] (4 KiB) of it, framed per RFC 9112 §6.3 (`Content-Length`,
+//!   chunked, or until the server closes), within the handshake timeout; then the handshake
+//!   fails with the status and [`Response::body`] holds what was read.
 //!
 //! [`Connection`]: crate::Connection
 
+mod body;
 mod client;
 pub(crate) mod http;
 mod into_request;
@@ -34,6 +39,7 @@ pub(crate) mod request;
 mod server;
 pub(crate) mod uri;
 
+pub use body::MAX_REJECTION_BODY;
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
 pub use into_request::IntoClientRequest;
 pub use origin::OriginPolicy;

@@ -416,9 +416,31 @@ impl ServerHandshake {
         for (name, value) in &accept.headers {
             http::write_header(&mut out, name, value);
         }
+        // RFC 7692 §5: the server answers the first permessage-deflate offer it can accept
+        // (an offer it cannot is declined, and the handshake goes on without it), unless the
+        // application answers extensions itself.
+        #[cfg(feature = "deflate")]
+        let deflate = if accept
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        {
+            None
+        } else {
+            crate::deflate::accept_offer(&self.config.deflate, request.extensions())
+        };
+        #[cfg(feature = "deflate")]
+        if let Some((_, response)) = &deflate {
+            http::write_header(&mut out, "Sec-WebSocket-Extensions", response);
+        }
         out.extend_from_slice(b"\r\n");
 
         let mut connection = Connection::server(self.config.clone());
+        #[cfg(feature = "deflate")]
+        if let Some((params, _)) = deflate {
+            // Installed before the bytes that followed the request are fed to it.
+            connection = connection.with_deflate(&params, &self.config.deflate);
+        }
         // The 101 must be written by the end of the handshake timeout too.
         connection.queue_handshake_response(&out, self.timers.deadline(Timer::Handshake));
         if !self.leftover.is_empty() {

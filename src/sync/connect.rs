@@ -21,8 +21,9 @@ use {super::tls::TlsStream, rustls::ClientConfig, std::io, std::sync::Arc};
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `rustls` feature),
 /// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
-/// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Handshake`] if the server
-/// refuses.
+/// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Rejected`] (with the
+/// server's status, headers and body) if the server answers other than 101,
+/// [`Error::Handshake`] if it answers wrongly or too late.
 pub fn connect(
     request: impl IntoClientRequest,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {

@@ -3,6 +3,7 @@
 
 use super::driver::{Driver, Outcome};
 use super::{Transport, WebSocket};
+use crate::adapters::client_handshake_failed;
 use crate::config::Config;
 use crate::connection::Role;
 use crate::entropy::default_entropy;
@@ -19,7 +20,8 @@ use std::time::Instant;
 /// `Config::handshake_timeout` (the writes too, on transports with write timeouts).
 ///
 /// # Errors
-/// [`Error::Handshake`] if the server refuses or answers wrongly or too late,
+/// [`Error::Rejected`] (with the server's status, headers and body) if the server answers
+/// other than 101, [`Error::Handshake`] if it answers wrongly or too late,
 /// [`Error::Io`] on transport failure (of kind `WouldBlock` for a non-blocking transport:
 /// the handshake needs a blocking one), [`Error::Usage`] for invalid caller-supplied values.
 pub fn client<S: Transport>(
@@ -64,7 +66,8 @@ fn client_handshake<S: Transport>(
     let done = driver.drive(&mut hs, |hs| hs.is_complete().then_some(()));
     match blocking_only(done)? {
         Outcome::Step(()) => {}
-        Outcome::Ended => return Err(hs.error().unwrap_or(HandshakeError::Timeout).into()),
+        // A rejection carries the server's response (status, headers, body).
+        Outcome::Ended => return Err(client_handshake_failed(hs)),
     }
     driver.bound_writes(false)?;
     let (conn, response) = hs.into_connection()?;

@@ -34,7 +34,7 @@ pub use handshake::{accept, accept_with, client};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsStream, accept_tls};
 
-use crate::adapters::{MaybeTls, NoTls, either, send_family};
+use crate::adapters::{MaybeTls, NoTls, either, maybe_tls_stream, send_family};
 use crate::connection::{Connection, Event};
 use crate::error::{Error, UsageError};
 use crate::message::Message;
@@ -44,33 +44,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-/// The TLS half of [`MaybeTlsStream`]: a boxed rustls stream (the TLS state is large), or
-/// nothing without the `rustls` feature.
-#[cfg(feature = "rustls")]
-pub type TlsHalf = Box<TlsStream<TcpStream>>;
-/// The TLS half of [`MaybeTlsStream`]: a boxed rustls stream (the TLS state is large), or
-/// nothing without the `rustls` feature.
-#[cfg(not(feature = "rustls"))]
-pub type TlsHalf = NoTls;
-
-/// The stream of a connection opened by [`connect`]: TCP for `ws://`, TLS over TCP for
-/// `wss://` (feature `rustls`).
-pub type MaybeTlsStream = MaybeTls<TcpStream, TlsHalf>;
-
-impl MaybeTlsStream {
-    /// The TCP stream underneath (for its addresses or socket options; reading or writing it
-    /// directly corrupts the connection).
-    #[must_use]
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(tcp) => tcp,
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.get_ref(),
-            #[cfg(not(feature = "rustls"))]
-            Self::Tls(never) => match *never {},
-        }
-    }
-}
+maybe_tls_stream!(TcpStream, TlsStream<TcpStream>, "rustls");
 
 /// A byte stream the blocking adapter can drive: `Read + Write`, plus a read timeout (so the
 /// core's timers can fire while a read blocks) and a way to end the write direction.
@@ -270,6 +244,9 @@ impl<S: Transport> WebSocket<S> {
         loop {
             match self.recv_event()? {
                 Some(Event::Message(message)) => return Ok(Some(message)),
+                // A streamed message cannot be returned as one `Message`: dropping its
+                // chunks would lose data, so say so instead.
+                Some(Event::Chunk { .. }) => return Err(UsageError::StreamedMessage.into()),
                 Some(_) => {}
                 None => return Ok(None),
             }

@@ -67,8 +67,9 @@ use {
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `tokio-rustls` feature),
 /// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
-/// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Handshake`] if the
-/// server refuses or the handshake times out.
+/// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Rejected`] (with the
+/// server's status, headers and body) if the server answers other than 101,
+/// [`Error::Handshake`] if it answers wrongly or the handshake times out.
 pub async fn connect(
     request: impl IntoClientRequest,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {

@@ -3,6 +3,7 @@
 
 use super::WebSocket;
 use super::driver::{Driver, Outcome};
+use crate::adapters::client_handshake_failed;
 use crate::config::Config;
 use crate::connection::Role;
 use crate::entropy::default_entropy;
@@ -21,7 +22,8 @@ use std::net::SocketAddr;
 /// Bounded by `Config::handshake_timeout`. Not cancel safe.
 ///
 /// # Errors
-/// [`Error::Handshake`] if the server refuses, answers wrongly or too late, [`Error::Io`] on
+/// [`Error::Rejected`] (with the server's status, headers and body) if the server answers
+/// other than 101, [`Error::Handshake`] if it answers wrongly or too late, [`Error::Io`] on
 /// transport failure, [`Error::Usage`] for invalid caller-supplied values.
 pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
@@ -64,7 +66,8 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let step = |hs: &mut ClientHandshake| hs.is_complete().then_some(());
     match poll_fn(|cx| driver.poll_drive(cx, &mut hs, step)).await? {
         Outcome::Step(()) => {}
-        Outcome::Ended => return Err(hs.error().unwrap_or(HandshakeError::Timeout).into()),
+        // A rejection carries the server's response (status, headers, body).
+        Outcome::Ended => return Err(client_handshake_failed(hs)),
     }
     let (conn, response) = hs.into_connection()?;
     Ok((

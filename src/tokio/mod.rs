@@ -30,6 +30,9 @@
 //! Like the blocking adapter this is a loop that pumps the sans-IO [`Connection`]; every
 //! protocol decision (Pong replies, Close echoes, failure codes, timers) is the core's.
 //!
+//! [`reconnect::Client`] is a client that reconnects by itself, with backoff, an outbox and
+//! connection-state updates.
+//!
 //! `wss://` needs the `tokio-rustls` feature: [`connect`] then speaks TLS (see
 //! [`crate::tls`]), and `connect_tls` / `accept_tls` take the caller's rustls configs.
 //!
@@ -139,6 +142,7 @@ mod driver;
 mod handshake;
 // TCP to the server, or through a proxy (crate::proxy): used by connect.rs and crate::h2.
 pub(crate) mod proxy;
+pub mod reconnect;
 mod split;
 #[cfg(feature = "tokio-rustls")]
 mod tls;
@@ -151,7 +155,7 @@ pub use split::{ReadHalf, ReuniteError, WriteHalf};
 #[cfg(feature = "tokio-rustls")]
 pub use tls::{TlsStream, accept_tls};
 
-use crate::adapters::{MaybeTls, send_family};
+use crate::adapters::{maybe_tls_stream, send_family};
 use crate::close::CloseCode;
 use crate::config::Config;
 use crate::connection::{Connection, Event, Role};
@@ -169,33 +173,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-/// The TLS half of [`MaybeTlsStream`]: a boxed tokio-rustls stream (the TLS state is large),
-/// or nothing without the `tokio-rustls` feature.
-#[cfg(feature = "tokio-rustls")]
-pub type TlsHalf = Box<TlsStream<TcpStream>>;
-/// The TLS half of [`MaybeTlsStream`]: a boxed tokio-rustls stream (the TLS state is large),
-/// or nothing without the `tokio-rustls` feature.
-#[cfg(not(feature = "tokio-rustls"))]
-pub type TlsHalf = crate::adapters::NoTls;
-
-/// The stream of a connection opened by [`connect`]: TCP for `ws://`, TLS over TCP for
-/// `wss://` (feature `tokio-rustls`).
-pub type MaybeTlsStream = MaybeTls<TcpStream, TlsHalf>;
-
-impl MaybeTlsStream {
-    /// The TCP stream underneath (for its addresses or socket options; reading or writing it
-    /// directly corrupts the connection).
-    #[must_use]
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(tcp) => tcp,
-            #[cfg(feature = "tokio-rustls")]
-            Self::Tls(tls) => tls.get_ref(),
-            #[cfg(not(feature = "tokio-rustls"))]
-            Self::Tls(never) => match *never {},
-        }
-    }
-}
+maybe_tls_stream!(TcpStream, TlsStream<TcpStream>, "tokio-rustls");
 
 // ------------------------------------------------------------------ WebSocket
 
@@ -546,6 +524,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         loop {
             match ready!(self.poll_recv_event(cx)) {
                 Ok(Some(Event::Message(message))) => return Poll::Ready(Ok(Some(message))),
+                // A streamed message cannot be returned as one `Message`: dropping its
+                // chunks would lose data, so say so instead.
+                Ok(Some(Event::Chunk { .. })) => {
+                    return Poll::Ready(Err(UsageError::StreamedMessage.into()));
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => return Poll::Ready(Ok(None)),
                 Err(e) => return Poll::Ready(Err(e)),

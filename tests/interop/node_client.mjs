@@ -54,7 +54,7 @@ class Conn {
     this.events = [];
     this.waiter = null;
     this.pings = [];
-    const opts = { maxPayload: MAX_PAYLOAD, perMessageDeflate: false, handshakeTimeout: STEP_TIMEOUT_MS };
+    const opts = { maxPayload: MAX_PAYLOAD, perMessageDeflate: { threshold: 0 }, handshakeTimeout: STEP_TIMEOUT_MS };
     if (ca) opts.ca = fs.readFileSync(ca);
     this.ws = new WebSocket(url, opts);
     const push = (ev) => {

@@ -41,7 +41,8 @@ if (argv.length === 3 && argv[0] === '--tls') {
   usage();
 }
 
-const options = { maxPayload: MAX_PAYLOAD, perMessageDeflate: false };
+// permessage-deflate on, for every message (ws compresses only from 1 KiB by default).
+const options = { maxPayload: MAX_PAYLOAD, perMessageDeflate: { threshold: 0 } };
 let wss;
 let listener;
 if (tls) {

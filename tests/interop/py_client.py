@@ -68,7 +68,9 @@ class Runner:
             self.base_url + path,
             ssl=self.ssl_context,
             max_size=MAX_SIZE,
-            compression=None,
+            # permessage-deflate, as python-websockets does by default (it compresses
+            # every message).
+            compression="deflate",
             open_timeout=STEP_TIMEOUT,
             close_timeout=STEP_TIMEOUT,
             ping_interval=None,

@@ -119,7 +119,7 @@ async def main():
         ctx.load_cert_chain(args.tls[0], args.tls[1])
 
     async with serve(handler, "127.0.0.1", 0, ssl=ctx, max_size=MAX_SIZE,
-                     compression=None, ping_interval=None) as server:
+                     compression="deflate", ping_interval=None) as server:
         port = next(s.getsockname()[1] for s in server.sockets)
         emit("LISTENING %d" % port)
         threading.Thread(target=exit_on_stdin_eof, daemon=True).start()

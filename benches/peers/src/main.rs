@@ -1,17 +1,33 @@
-//! Echo servers for the echo benchmark, one per peer library, each as the library's own
-//! examples write one, on the same tokio runtime as `examples/autobahn_server --adapter tokio`
-//! (multi-threaded, default worker count, TCP_NODELAY).
+//! Echo servers for the echo benchmark, one per peer library, each written the way the
+//! library's own documentation and examples write one, all on the same tokio runtime as
+//! `examples/autobahn_server --adapter tokio` (multi-threaded, default worker count,
+//! TCP_NODELAY). Every server echoes whole messages (fragments reassembled), never frames.
 //!
-//! `bench-echo-peers tungstenite|fastwebsockets|tcp ADDR`
+//! `bench-echo-peers KIND ADDR` with KIND one of `tungstenite` (tokio-tungstenite 0.30),
+//! `fastwebsockets` (0.10, through its `FragmentCollector`), `tokio-websockets` (0.13),
+//! `yawc` (0.5), `sockudo` (sockudo-ws 3.1) or `tcp` (a plain TCP echo, the floor).
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+const KINDS: &[&str] = &[
+    "tungstenite",
+    "fastwebsockets",
+    "tokio-websockets",
+    "yawc",
+    "sockudo",
+    "tcp",
+];
+
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_default();
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
+    if !KINDS.contains(&kind.as_str()) {
+        eprintln!("unknown server kind {kind:?}; one of {KINDS:?}");
+        std::process::exit(2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -24,11 +40,14 @@ fn main() -> std::io::Result<()> {
             match kind.as_str() {
                 "tungstenite" => tokio::spawn(tungstenite_echo(stream)),
                 "fastwebsockets" => tokio::spawn(fastwebsockets_echo(stream)),
-                "tcp" => tokio::spawn(tcp_echo(stream)),
-                other => {
-                    eprintln!("unknown server kind {other:?}");
-                    std::process::exit(2);
+                // Its echo example runs each connection unconstrained by tokio's
+                // cooperative budget.
+                "tokio-websockets" => {
+                    tokio::spawn(tokio::task::unconstrained(tokio_websockets_echo(stream)))
                 }
+                "yawc" => tokio::spawn(yawc_echo(stream)),
+                "sockudo" => tokio::spawn(sockudo_echo(stream)),
+                _ => tokio::spawn(tcp_echo(stream)),
             };
         }
     })
@@ -62,14 +81,92 @@ async fn fastwebsockets_echo(mut stream: TcpStream) {
         let Ok(frame) = ws.read_frame().await else {
             break;
         };
-        match frame.opcode {
+        let data = match frame.opcode {
             fastwebsockets::OpCode::Close => break,
-            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
-                if ws.write_frame(frame).await.is_err() {
-                    break;
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => true,
+            _ => false,
+        };
+        if data && ws.write_frame(frame).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// tokio-websockets' echo example: `ServerBuilder::accept`, then the `Stream` / `Sink` of
+/// whole messages, with its example's settings (outgoing messages never split into frames,
+/// no size limits).
+async fn tokio_websockets_echo(stream: TcpStream) {
+    let Ok((_request, mut ws)) = tokio_websockets::ServerBuilder::new()
+        .config(tokio_websockets::Config::default().frame_size(usize::MAX))
+        .limits(tokio_websockets::Limits::unlimited())
+        .accept(stream)
+        .await
+    else {
+        return;
+    };
+    while let Some(Ok(msg)) = ws.next().await {
+        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// yawc's documented loop (its `WebSocket` reassembles fragments, answers Pings and Close),
+/// on a stream upgraded by hand: `WebSocket::from_stream` is its entry point for a handshake
+/// made elsewhere (its own server upgrade goes through hyper).
+async fn yawc_echo(mut stream: TcpStream) {
+    if upgrade_by_hand(&mut stream).await.is_err() {
+        return;
+    }
+    let Ok(mut ws) =
+        yawc::WebSocket::from_stream(stream, yawc::Role::Server, yawc::Options::default())
+    else {
+        return;
+    };
+    while let Some(frame) = ws.next().await {
+        let data = match frame.opcode() {
+            yawc::OpCode::Text | yawc::OpCode::Binary => true,
+            yawc::OpCode::Close => break,
+            _ => false,
+        };
+        if data && ws.send(frame).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// sockudo-ws's `simple_echo` example: its handshake helpers, then `WebSocketStream` as a
+/// `Stream` / `Sink` of whole messages.
+async fn sockudo_echo(mut stream: TcpStream) {
+    let mut buf = bytes::BytesMut::with_capacity(4096);
+    loop {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        match sockudo_ws::handshake::parse_request(&buf) {
+            Ok(Some((request, _))) => {
+                let accept = sockudo_ws::handshake::generate_accept_key(request.key);
+                let response = sockudo_ws::handshake::build_response(&accept, None, None);
+                if stream.write_all(&response).await.is_err() {
+                    return;
                 }
+                break;
             }
-            _ => {}
+            Ok(None) if buf.len() <= 16 << 10 => {}
+            _ => return,
+        }
+    }
+    let mut ws = sockudo_ws::WebSocketStream::server(stream, sockudo_ws::Config::default());
+    while let Some(Ok(msg)) = ws.next().await {
+        use sockudo_ws::protocol::Message;
+        let data = match msg {
+            Message::Text(_) | Message::Binary(_) => true,
+            Message::Close(_) => break,
+            _ => false,
+        };
+        if data && ws.send(msg).await.is_err() {
+            break;
         }
     }
 }
