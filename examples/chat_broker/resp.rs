@@ -77,7 +77,7 @@ pub struct Limits {
     pub max_bulk: usize,
     /// Most elements in one array.
     pub max_elements: usize,
-    /// Deepest nesting of arrays (an `XREAD` reply is 4 deep).
+    /// Deepest nesting of arrays (an `XREAD` reply is 5 deep).
     pub max_depth: usize,
     /// Longest type line (`$12345\r\n`, `+OK\r\n`, `-ERR ...\r\n`).
     pub max_line: usize,
