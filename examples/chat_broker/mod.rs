@@ -113,7 +113,11 @@ impl Entry {
         self.framed[which].get_or_init(|| PreparedMessage::new(&make(self), config))
     }
 
-    /// Reads an entry from an `XRANGE`/`XREAD` item: `[id, [field, value, ...]]`.
+    /// Reads an entry from an `XRANGE`/`XREAD` item: `[id, [field, value, ...]]`. Only a
+    /// reply of another shape is an error. Fields that another writer to the stream got
+    /// wrong are made harmless instead (control characters in a name would break the chat
+    /// protocol's lines; bad UTF-8 is replaced): refusing the entry would stop the node's
+    /// reader at it for good.
     fn from_redis(item: Value) -> io::Result<Self> {
         let mut parts = item.into_array()?.into_iter();
         let (Some(id), Some(fields), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -123,30 +127,25 @@ impl Entry {
             ));
         };
         let id: StreamId = id.into_string()?.parse()?;
-        let (mut nick, mut cid, mut kind, mut body) = (String::new(), String::new(), None, None);
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        let line = |bytes: Vec<u8>| text(bytes).replace(char::is_control, "?");
+        let (mut nick, mut cid, mut binary, mut body) =
+            (String::new(), String::new(), false, Vec::new());
         let mut fields = fields.into_array()?.into_iter();
         while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+            let value = value.into_bytes()?;
             match name.into_bytes()?.as_slice() {
-                b"nick" => nick = value.into_string()?,
-                b"cid" => cid = value.into_string()?,
-                b"kind" => kind = Some(value.into_bytes()?),
-                b"body" => body = Some(value.into_bytes()?),
+                b"nick" => nick = line(value),
+                b"cid" => cid = line(value),
+                b"kind" => binary = value == b"binary",
+                b"body" => body = value,
                 _ => {} // fields a later version may add
             }
         }
-        let message = match (kind.as_deref(), body) {
-            (Some(b"text"), Some(body)) => {
-                Message::from(String::from_utf8(body).map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidData, "redis: text entry is not UTF-8")
-                })?)
-            }
-            (Some(b"binary"), Some(body)) => Message::from(body),
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("redis: entry {id} has no kind and body"),
-                ));
-            }
+        let message = if binary {
+            Message::from(body)
+        } else {
+            Message::from(text(body))
         };
         Ok(Self::new(id, nick, cid, message))
     }

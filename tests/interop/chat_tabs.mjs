@@ -60,7 +60,7 @@ async function open(name, url) {
   const response = await page.goto(url, { timeout: WAIT_MS });
   if (!response || !response.ok()) throw new Error(`GET ${url}: HTTP ${response ? response.status() : 'no response'}`);
   await page.waitForFunction(() => window.chatReady === true, null, { timeout: WAIT_MS });
-  const node = await page.evaluate(() => document.getElementById('status').textContent.replace(/^online · /, ''));
+  const node = await page.evaluate(() => document.getElementById('status').textContent.replace(/^online\s*·\s*/, ''));
   print(`READY ${name} ${node}`);
 }
 
