@@ -452,8 +452,10 @@ async fn handshake(stream: &mut TcpStream, shared: &Shared) -> Option<(Connectio
     let answer = match (hs.request(), hs.plain_http_path().map(route)) {
         (Some(request), _) if route(request.path()) == "/ws" => {
             if same_origin(request) {
-                // RFC 6455 §4.2.2: the server picks one of the offered subprotocols, or
-                // none, which keeps the plain protocol for clients that offered nothing else.
+                // RFC 6455 §4.2.2: "The value chosen MUST be derived from the client's
+                // handshake, specifically by selecting one of the values from the
+                // |Sec-WebSocket-Protocol| field that the server is willing to use for this
+                // connection (if any)." None chosen: the plain protocol.
                 let speaks_chat = request.protocols().any(|p| p == PROTOCOL);
                 let (accept, speaks) = if speaks_chat {
                     (Accept::new().protocol(PROTOCOL), Speaks::Chat)
