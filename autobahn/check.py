@@ -12,12 +12,13 @@ index.json (default: the only one there). --expected defaults to autobahn/expect
 
 The strict bar, applied to every case in the report:
   * `behavior` and `behaviorClose` must each be OK or INFORMATIONAL;
-  * UNIMPLEMENTED is accepted only for sections 12 and 13 (permessage-deflate);
+  * UNIMPLEMENTED is never accepted: permessage-deflate (sections 12 and 13) is on by
+    default, so a case reported UNIMPLEMENTED means the offer was declined;
   * anything else (NON-STRICT, FAILED, WRONG CODE, ...) fails the case.
 In addition every case is compared with expected.json (case id -> {"behavior",
 "behaviorClose"}): a result that differs from its expectation fails, and so does an
 expected case that the run selected (per DIR/spec.json, written by run.sh) but that has
-no result. Cases without an expectation (e.g. 12.*, 13.*) are judged by the bar alone.
+no result. Cases without an expectation are judged by the bar alone.
 
 Output: first exactly one line
     autobahn server (NAME): N passed, N failed
@@ -35,17 +36,14 @@ import textwrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOOD = {"OK", "INFORMATIONAL"}
-UNIMPLEMENTED_OK_SECTIONS = {"12", "13"}
 
 
 def case_key(case_id):
     return tuple(int(p) for p in case_id.split("."))
 
 
-def acceptable(case_id, value):
-    if value in GOOD:
-        return True
-    return value == "UNIMPLEMENTED" and case_id.split(".")[0] in UNIMPLEMENTED_OK_SECTIONS
+def acceptable(value):
+    return value in GOOD
 
 
 def pattern_matcher(patterns):
@@ -135,7 +133,7 @@ def main():
         entry = results[case_id]
         got = (entry.get("behavior"), entry.get("behaviorClose"))
         reasons = []
-        if not (acceptable(case_id, got[0]) and acceptable(case_id, got[1])):
+        if not (acceptable(got[0]) and acceptable(got[1])):
             reasons.append("strict bar")
         exp = expected.get(case_id)
         if exp is not None and got != (exp.get("behavior"), exp.get("behaviorClose")):

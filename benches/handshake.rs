@@ -14,6 +14,8 @@ use rfc6455::handshake::{Accept, ServerHandshake};
 use std::hint::black_box;
 use std::io::{self, Read, Write};
 
+// A browser's request; its page is on the server's own host and port, as the default origin
+// policy (same host) requires.
 const REQUEST: &[u8] = b"GET /chat?room=42 HTTP/1.1\r\n\
 Host: example.com:8080\r\n\
 Connection: Upgrade\r\n\
@@ -21,7 +23,7 @@ Pragma: no-cache\r\n\
 Cache-Control: no-cache\r\n\
 User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n\
 Upgrade: websocket\r\n\
-Origin: https://example.com\r\n\
+Origin: http://example.com:8080\r\n\
 Sec-WebSocket-Version: 13\r\n\
 Accept-Encoding: gzip, deflate, br, zstd\r\n\
 Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n\

@@ -14,7 +14,7 @@
 //!   holds a thread (and its stack) for as long as it stays open.
 
 use rfc6455::Config;
-use rfc6455::handshake::{Accept, Reject, Request};
+use rfc6455::handshake::{Accept, OriginPolicy, Reject, Request};
 use std::time::Duration;
 
 fn main() -> std::io::Result<()> {
@@ -35,6 +35,13 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     }
+}
+
+/// The echo server keeps no per-user state (no cookies, no accounts), so a page from any
+/// origin may use it: a browser console on another site, or a `file:` page. A server that
+/// does hold such state keeps the default, `OriginPolicy::SameHost`.
+fn config() -> Config {
+    Config::default().origin_policy(OriginPolicy::Any)
 }
 
 /// Accepts the handshake, choosing the first subprotocol the client offers.
@@ -66,8 +73,7 @@ fn tokio_server(addr: &str) -> std::io::Result<()> {
             };
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                let accepted =
-                    rfc6455::tokio::accept_with(stream, Config::default(), first_protocol).await;
+                let accepted = rfc6455::tokio::accept_with(stream, config(), first_protocol).await;
                 let Ok(mut ws) = accepted else { return };
                 // `recv` answers Pings and completes the closing handshake by itself; it
                 // returns `Ok(None)` once the client has closed cleanly.
@@ -88,7 +94,7 @@ fn blocking_server(addr: &str) -> std::io::Result<()> {
         let Ok(stream) = stream else { continue };
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
-            let accepted = rfc6455::sync::accept_with(stream, Config::default(), first_protocol);
+            let accepted = rfc6455::sync::accept_with(stream, config(), first_protocol);
             let Ok(mut ws) = accepted else { return };
             while let Ok(Some(message)) = ws.recv() {
                 if ws.send(message).is_err() {

@@ -190,6 +190,19 @@ def masked_frame(b0, payload):
     return head + KEY + bytes(b ^ KEY[i % 4] for i, b in enumerate(payload))
 
 
+# http_client_request: requests as users of other WebSocket clients build them.
+HTTP_CLIENT_SEEDS = [
+    ("tungstenite_style_headers", b"\x00wss://example.com:8443/feed?x=1\nhost: example.com:8443\n"
+     b"upgrade: websocket\nconnection: Upgrade\nsec-websocket-version: 13\n"
+     b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\nsec-websocket-protocol: a, b\n"
+     b"sec-websocket-extensions: permessage-deflate; client_max_window_bits\n"
+     b"authorization: Bearer xyz\norigin: https://example.com"),
+    ("ipv6_and_cookie", b"\x00ws://[::1]:9001/\ncookie: a=1; b=2\nx-trace: \xc3\xa9t\xc3\xa9"),
+    ("post_is_refused", b"\x01ws://example.com/"),
+    ("host_mismatch", b"\x00ws://example.com/\nhost: other.example"),
+]
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "seeds")
     seeds = {}
@@ -227,7 +240,16 @@ def main():
                         add("utf8", name, b"\x07" + text)
                 elif kind == "server-handshake":
                     add("server_handshake", name, b"\x00" + b"".join(wire))
+                    # http_request: control 0 (same-host policy), 5 (any origin, and the
+                    # same head as an HTTP/2 extended CONNECT).
+                    add("http_request", name, b"\x00" + b"".join(wire))
+                    add("http_request", name + "_h2_any", b"\x05" + b"".join(wire))
                 elif kind == "client-handshake":
+                    # http_client_request: the vector's URI and the subprotocols it offers.
+                    lines = [keys["uri"]] + [
+                        "sec-websocket-protocol: " + v for k, v in block if k == "protocol"
+                    ]
+                    add("http_client_request", name, b"\x00" + "\n".join(lines).encode())
                     # The target's nonce is "the sample nonce", as in every client vector.
                     add("client_handshake", name, b"\x00" + b"".join(wire))
                 elif kind == "deflate-inflate":
@@ -286,6 +308,8 @@ def main():
         add("client_request", "uri_" + name, data)
     for name, data in CLIENT_REQUEST_SEEDS:
         add("client_request", name, data)
+    for name, data in HTTP_CLIENT_SEEDS:
+        add("http_client_request", name, data)
     for target, files in sorted(seeds.items()):
         d = os.path.join(out_dir, target)
         os.makedirs(d, exist_ok=True)

@@ -32,6 +32,8 @@ stat = min if os.environ.get("STAT") == "min" else statistics.median
 name = "min" if stat is min else "median"
 print(f"{'workload':<28}{'A ' + name:>12}{'B ' + name:>12}{'B/A':>7}   ({runs} alternating runs)")
 for w in order:
+    if w not in times[a] or w not in times[b]:
+        continue  # a row only one build has (a bench added since A)
     ta, tb = stat(times[a][w]), stat(times[b][w])
     print(f"{w:<28}{ta / 1e3:>10.1f}us{tb / 1e3:>10.1f}us{tb / ta:>7.2f}")
 PY

@@ -10,6 +10,8 @@
 #   * tinyproxy             Debian's tinyproxy package (the HTTP CONNECT proxy of
 #                           tests/proxy.rs), via apt-get; pproxy (its SOCKS5 proxy) is in
 #                           requirements.txt and so in the venv
+#   * redis-server, nginx   Debian's packages (the message log and the load balancer of
+#                           tests/chat_scale.rs, which starts its own instances), via apt-get
 # Usage: scripts/setup-peers.sh        (safe to run repeatedly; fast when nothing is missing)
 # Set SKIP_CHROMIUM=1 to leave the browser alone.
 set -euo pipefail
@@ -119,5 +121,28 @@ else
   # tests run their own, so stop it (quietly: in containers it never started).
   if command -v service >/dev/null 2>&1; then service tinyproxy stop >/dev/null 2>&1 || true; fi
   say "tinyproxy installed: $(tinyproxy -v 2>/dev/null || echo '?')"
+fi
+# --- Redis and nginx (tests/chat_scale.rs) -----------------------------------------------
+# Both packages start a system-wide instance where services can start (Redis on 6379, nginx
+# on port 80); the test runs its own on free ports, so stop those (quietly: in containers
+# they never started). nginx is in /usr/sbin, which a non-root PATH may lack.
+if command -v redis-server >/dev/null 2>&1; then
+  say "redis-server ok ($(redis-server --version 2>/dev/null | cut -d' ' -f1-3 || echo '?'))"
+else
+  say "installing redis-server with apt-get"
+  apt_install redis-server
+  command -v redis-server >/dev/null 2>&1 || { say "apt-get finished but redis-server is missing" >&2; exit 1; }
+  if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
+  say "redis-server installed: $(redis-server --version 2>/dev/null | cut -d' ' -f1-3 || echo '?')"
+fi
+nginx_bin=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+if [ -x "$nginx_bin" ]; then
+  say "nginx ok ($("$nginx_bin" -v 2>&1 || echo '?'))"
+else
+  say "installing nginx with apt-get"
+  apt_install nginx
+  [ -x /usr/sbin/nginx ] || { say "apt-get finished but /usr/sbin/nginx is missing" >&2; exit 1; }
+  if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
+  say "nginx installed: $(/usr/sbin/nginx -v 2>&1 || echo '?')"
 fi
 say "done"

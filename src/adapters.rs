@@ -342,7 +342,11 @@ macro_rules! send_family {
             code: crate::CloseCode,
             reason: &str,
         ) -> Result<(), crate::Error> {
-            self.$submit(|c| c.send_close(code, reason)) $($aw)*
+            self.$submit(|c| {
+                c.send_close(code, reason)?;
+                $crate::trace::close_sent(code, reason);
+                Ok(())
+            }) $($aw)*
         }
     };
 }

@@ -1,5 +1,6 @@
 //! Limits and switches for a connection and its handshake.
 
+use crate::handshake::OriginPolicy;
 use core::time::Duration;
 
 /// Limits and switches, shared by the handshake and the connection.
@@ -66,6 +67,13 @@ pub struct Config {
     /// `recv` returns whole messages only, and fails with `UsageError::StreamedMessage` at a
     /// chunk rather than drop it: use `recv_event` in this mode.
     pub streaming_threshold: Option<u64>,
+    /// Which browser origins a server lets upgrade. Default
+    /// [`OriginPolicy::SameHost`]: a request whose `Origin` names another host than its
+    /// `Host` is answered 403; a request without `Origin` (not a browser) is accepted.
+    ///
+    /// Stops cross-site WebSocket hijacking: a page on another site opening a WebSocket to
+    /// this server with the user's cookies (RFC 6455 §10.2). Ignored by clients.
+    pub origin_policy: OriginPolicy,
     /// permessage-deflate (RFC 7692): whether a client offers it and a server accepts it,
     /// and with which windows, context takeover, level and memory policy. Default: on for
     /// both roles, as browsers and python-websockets do (see
@@ -92,6 +100,7 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(20),
             write_buffer_high_water: 1 << 20,
             streaming_threshold: None,
+            origin_policy: OriginPolicy::SameHost,
             #[cfg(feature = "deflate")]
             deflate: crate::deflate::DeflateConfig::default(),
         }
@@ -138,6 +147,8 @@ setters! {
     write_buffer_high_water: usize;
     /// Sets the `streaming_threshold` field.
     streaming_threshold: Option<u64>;
+    /// Sets the `origin_policy` field.
+    origin_policy: OriginPolicy;
 }
 
 #[cfg(feature = "deflate")]

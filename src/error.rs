@@ -179,6 +179,10 @@ pub enum UsageError {
     /// A proxy URL or setting the client cannot use (see [`crate::proxy`]).
     #[error("invalid proxy: {0}")]
     InvalidProxy(&'static str),
+    /// A request the client handshake cannot send as given (an `http::Request` with another
+    /// method than GET, or a header the handshake writes itself with another value).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
 }
 
 /// The opening handshake failed (RFC 6455 §4).
@@ -203,6 +207,10 @@ pub enum HandshakeError {
     /// The HTTP head had more than `Config::max_headers` headers (431).
     #[error("handshake has more than {0} headers")]
     TooManyHeaders(usize),
+    /// The request's `Origin` is not allowed by `Config::origin_policy` (403): a browser page
+    /// of another site tried to open the WebSocket (RFC 6455 §10.2).
+    #[error("origin not allowed by the server's origin policy")]
+    OriginNotAllowed,
     /// The application rejected the request with this status.
     #[error("rejected with status {0}")]
     Rejected(u16),
@@ -295,6 +303,7 @@ impl HandshakeError {
     pub const fn http_status(&self) -> u16 {
         match self {
             Self::MethodNotAllowed => 405,
+            Self::OriginNotAllowed => 403,
             Self::UnsupportedVersion => 426,
             Self::HeadTooLarge(_) | Self::TooManyHeaders(_) => 431,
             Self::Rejected(status) => *status,
@@ -364,5 +373,6 @@ mod tests {
         assert_eq!(HandshakeError::MethodNotAllowed.http_status(), 405);
         assert_eq!(HandshakeError::TooManyHeaders(64).http_status(), 431);
         assert_eq!(HandshakeError::BadRequest("x").http_status(), 400);
+        assert_eq!(HandshakeError::OriginNotAllowed.http_status(), 403);
     }
 }

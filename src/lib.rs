@@ -40,6 +40,23 @@
 //!   `tokio::connect_tls`, `tokio::accept_tls`); implies `tokio` and `rustls`. It is a feature
 //!   of its own because cargo cannot enable a dependency (tokio-rustls) only when two other
 //!   features are both on.
+//! * `http`: the handshake in the `http` 1.x crate's types (module `web`): the server's
+//!   RFC 6455 §4.2.1 checks over a request another HTTP server parsed, with the byte
+//!   parser's statuses, and `connect` taking an `http::Uri` or `http::Request<()>`.
+//! * `hyper`: upgrades in a hyper 1.x server, over HTTP/1.1 and over HTTP/2 extended CONNECT
+//!   (RFC 8441) (module `hyper`); implies `http` and `tokio`.
+//! * `axum08`: an axum 0.8 `WebSocketUpgrade` extractor (module `axum08`); implies `hyper`.
+//!   The axum version is in the name so that the next axum is a new feature, not a breaking
+//!   release of this crate.
+//! * `h2`: the RFC 8441 client, WebSocket over an HTTP/2 stream on the `h2` crate (module
+//!   `h2`); implies `http` and `tokio`.
+//! * `tracing`: a `websocket` span per connection (role, peer address where known) and
+//!   DEBUG events for the handshake's outcome, close codes sent and received, and protocol
+//!   errors, on the `tracing` crate; never payload bytes.
+//!
+//! Servers check `Origin` by default ([`handshake::OriginPolicy`], `Config::origin_policy`):
+//! a browser page of another host cannot open a WebSocket to them (cross-site WebSocket
+//! hijacking, RFC 6455 §10.2).
 #![cfg_attr(not(feature = "std"), no_std)]
 // docs.rs (nightly, `--cfg docsrs`): mark every feature-gated item with its feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -51,6 +68,8 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 pub mod adapters;
+#[cfg(feature = "axum08")]
+pub mod axum08;
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -60,7 +79,11 @@ pub mod entropy;
 pub mod error;
 pub mod extension;
 pub mod frame;
+#[cfg(feature = "h2")]
+pub mod h2;
 pub mod handshake;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod message;
 pub mod proxy;
 pub mod pump;
@@ -71,10 +94,14 @@ pub mod sync;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "std")]
+mod trace;
 /// The incremental UTF-8 validator the receive path uses: public for the fuzz targets and the
 /// property tests, not a supported API.
 #[doc(hidden)]
 pub mod utf8;
+#[cfg(feature = "http")]
+pub mod web;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;

@@ -378,6 +378,17 @@ fn echo_server_example_echoes_and_picks_the_first_subprotocol_on_both_adapters()
         let (mut ws, response) = sync::connect(&url).unwrap();
         assert_eq!(response.protocol(), None, "{adapter}");
         ws.close(CloseCode::NORMAL, "").unwrap();
+        // A page from another origin (a console on another site, a `file:` page) may use the
+        // demo: it keeps no per-user state, so it allows any Origin (RFC 6455 §10.2 leaves
+        // the policy to the server; the library's default would answer 403).
+        for origin in ["https://elsewhere.example", "null"] {
+            let request = ClientRequest::new(&url).unwrap().header("Origin", origin);
+            let (mut ws, _) = sync::connect_with(request, Config::default())
+                .unwrap_or_else(|e| panic!("{adapter}, Origin {origin}: {e}"));
+            ws.send_text("cross-origin").unwrap();
+            assert_eq!(ws.recv().unwrap(), Some(Message::from("cross-origin")));
+            ws.close(CloseCode::NORMAL, "").unwrap();
+        }
     }
 }
 

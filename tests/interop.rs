@@ -474,7 +474,7 @@ fn sync_client_against_server_peer(test: &str, program: &Path, script: &str) {
     let relay = sniffer::Sniffer::start(port);
     let base = format!("ws://127.0.0.1:{}", relay.port);
     let result = bounded(test, CLIENT_SCRIPT, move || {
-        sync_client_script(&base, sync::connect)
+        sync_client_script(&base, |uri: &str| sync::connect(uri))
     })
     .and_then(|r| r);
     check_server_peer(test, peer, result);

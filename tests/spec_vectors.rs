@@ -351,6 +351,11 @@ fn parse_config(s: &str) -> Result<Config, String> {
             "auto_pong" => c.auto_pong(parse_num(val)?),
             "max_handshake_size" => c.max_handshake_size(parse_num(val)?),
             "max_headers" => c.max_headers(parse_num(val)?),
+            "origin_policy" => c.origin_policy(match val {
+                "any" => rfc6455::handshake::OriginPolicy::Any,
+                "same-host" => rfc6455::handshake::OriginPolicy::SameHost,
+                list => rfc6455::handshake::OriginPolicy::allow_list(list.split(',')),
+            }),
             _ => return Err(format!("unknown config setting {k:?}")),
         };
     }

@@ -588,7 +588,7 @@ fn blocking_connect_refuses_a_certificate_outside_the_webpki_roots() {
     let pki = pki();
     let (port, rx) = sync_server(Arc::clone(&pki.server), Config::default());
     let result = bounded("connect", move || {
-        sync::connect(&format!("wss://127.0.0.1:{port}/")).map(|_| ())
+        sync::connect(format!("wss://127.0.0.1:{port}/")).map(|_| ())
     });
     let error = result.expect_err("an untrusted certificate must fail the handshake");
     assert!(is_unknown_issuer(&error), "{error:?}");

@@ -186,6 +186,23 @@ impl ClientRequest {
     pub fn protocols(&self) -> impl Iterator<Item = &str> {
         self.protocols.iter().map(String::as_str)
     }
+
+    /// The `Host` value the request is sent with: the host as written in the URI, plus
+    /// `:port` when it is not the scheme's default (RFC 6455 §4.1).
+    #[must_use]
+    pub fn host_header(&self) -> &str {
+        &self.host_header
+    }
+
+    /// The offered extensions, as given to [`extension`](Self::extension).
+    pub fn extensions(&self) -> impl Iterator<Item = &str> {
+        self.extensions.iter().map(String::as_str)
+    }
+
+    /// The extra headers, as given to [`header`](Self::header).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
 }
 
 /// The server's response to the opening handshake: status, reason, headers, and for a
@@ -261,6 +278,37 @@ impl Response {
     #[must_use]
     pub const fn body_complete(&self) -> bool {
         self.body_complete
+    }
+}
+
+impl Response {
+    /// A response that did not come through the byte parser: the answer to an HTTP/2
+    /// extended CONNECT (RFC 8441 §5), its reason phrase empty, with the start of a
+    /// rejection's body (at most `MAX_REJECTION_BODY` bytes, the caller's to bound).
+    #[cfg(feature = "h2")]
+    pub(crate) fn from_head(status: u16, head: Head, body: Vec<u8>, body_complete: bool) -> Self {
+        let extensions = {
+            let mut values = head
+                .values("sec-websocket-extensions")
+                .map(|v| String::from_utf8_lossy(v));
+            values
+                .next()
+                .map(|first| values.fold(first.into_owned(), |acc, v| acc + ", " + &v))
+        };
+        Self {
+            status,
+            reason: 0..0,
+            head,
+            extensions,
+            body,
+            body_complete,
+        }
+    }
+
+    /// Where the response's bytes are kept, for the checks the HTTP/2 client shares.
+    #[cfg(feature = "h2")]
+    pub(crate) const fn head(&self) -> &Head {
+        &self.head
     }
 }
 

@@ -130,6 +130,31 @@ impl Head {
         Self { buf, headers }
     }
 
+    /// A head assembled from pieces another HTTP parser produced (`http` feature): the
+    /// `lead` texts (method, target, pseudo-header fields) and then the headers, copied into
+    /// one buffer; also where each lead text sits. The caller checks the size first.
+    #[cfg(feature = "http")]
+    pub(crate) fn assemble<'a>(
+        lead: &[&[u8]],
+        headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        size: usize,
+    ) -> (Self, Vec<Range<usize>>) {
+        let mut buf = Vec::with_capacity(size);
+        let push = |buf: &mut Vec<u8>, bytes: &[u8]| {
+            let start = buf.len();
+            buf.extend_from_slice(bytes);
+            start..buf.len()
+        };
+        let lead = lead.iter().map(|text| push(&mut buf, text)).collect();
+        let positions = headers
+            .map(|(name, value)| HeaderPos {
+                name: push(&mut buf, name),
+                value: push(&mut buf, value),
+            })
+            .collect();
+        (Self::new(buf, positions), lead)
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf
     }

@@ -33,12 +33,16 @@
 mod body;
 mod client;
 pub(crate) mod http;
-mod request;
+mod into_request;
+mod origin;
+pub(crate) mod request;
 mod server;
 pub(crate) mod uri;
 
 pub use body::MAX_REJECTION_BODY;
 pub use client::{CLIENT_OWNED_HEADERS, ClientHandshake, ClientRequest, Response};
+pub use into_request::IntoClientRequest;
+pub use origin::OriginPolicy;
 pub use request::Request;
 pub use server::{
     ACCEPT_OWNED_HEADERS, Accept, REJECT_OWNED_HEADERS, Refusal, Reject, ServerHandshake,

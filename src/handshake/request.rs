@@ -1,6 +1,7 @@
 //! The client's request as the server sees it, and its validation (RFC 6455 §4.2.1).
 
 use super::http::{self, Head};
+use super::origin::OriginPolicy;
 use super::uri;
 use crate::error::HandshakeError;
 use alloc::borrow::ToOwned;
@@ -11,6 +12,10 @@ use core::fmt;
 use core::ops::Range;
 
 /// A valid WebSocket upgrade request (RFC 6455 §4.2.1), as the application sees it to decide.
+///
+/// Also the view of an HTTP/2 extended CONNECT (RFC 8441 §4) that another server parsed
+/// (feature `http`, `web::Upgrade`); [`is_extended_connect`](Self::is_extended_connect)
+/// tells them apart.
 #[derive(Clone)]
 pub struct Request {
     head: Head,
@@ -21,10 +26,11 @@ pub struct Request {
     origin: Option<Range<usize>>,
     protocols: Vec<Range<usize>>,
     extensions: Vec<Range<usize>>,
+    extended_connect: bool,
 }
 
 impl Request {
-    /// The method (always `GET` for a valid request).
+    /// The method: `GET`, or `CONNECT` for an HTTP/2 extended CONNECT.
     #[must_use]
     pub fn method(&self) -> &str {
         self.head.str(self.method.clone())
@@ -55,7 +61,7 @@ impl Request {
         self.origin.clone().map(|r| self.head.str(r))
     }
 
-    /// The `Host` header: the authority the client asked for.
+    /// The `Host` header (`:authority` over HTTP/2): the authority the client asked for.
     #[must_use]
     pub fn host(&self) -> &str {
         self.head.str(self.host.clone())
@@ -73,10 +79,18 @@ impl Request {
         self.extensions.iter().map(|r| self.head.str(r.clone()))
     }
 
-    /// The `Sec-WebSocket-Key` (already checked: base64 of 16 bytes).
+    /// The `Sec-WebSocket-Key` (already checked: base64 of 16 bytes); empty for an HTTP/2
+    /// extended CONNECT, which has no key (RFC 8441 §5).
     #[must_use]
     pub fn key(&self) -> &str {
         self.head.str(self.key.clone())
+    }
+
+    /// Whether this is an HTTP/2 extended CONNECT with `:protocol` `websocket` (RFC 8441
+    /// §4), answered 200 rather than 101. Only the `http` path produces these.
+    #[must_use]
+    pub const fn is_extended_connect(&self) -> bool {
+        self.extended_connect
     }
 }
 
@@ -113,30 +127,51 @@ fn is_valid_key(key: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
-/// Parses and validates a complete request head (RFC 6455 §4.2.1). The checks run in this
-/// order, so a request with several faults gets the first status: malformed HTTP (400),
-/// method (405), HTTP version (400), Host (400), request-target (400), a body announced by
-/// `Transfer-Encoding` or a non-zero `Content-Length` (400), Upgrade and Connection (400),
-/// Sec-WebSocket-Version (426), Sec-WebSocket-Key (400), then Origin,
-/// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions syntax (400). The version comes
-/// before the key so that a client speaking an older draft learns which version to use.
-pub(crate) fn parse_request(buf: Vec<u8>, header_lines: usize) -> Result<Request, HandshakeError> {
-    use HandshakeError::BadRequest;
+/// Parses and validates a complete request head (RFC 6455 §4.2.1): httparse, then
+/// [`check_http1`].
+pub(crate) fn parse_request(
+    buf: Vec<u8>,
+    header_lines: usize,
+    policy: &OriginPolicy,
+) -> Result<Request, HandshakeError> {
     // Sized by the header lines actually received, never by a configured maximum.
     let mut slots = vec![httparse::EMPTY_HEADER; header_lines];
     let mut parsed = httparse::Request::new(&mut slots);
     match parsed.parse(&buf) {
         Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(BadRequest("malformed request line or header")),
+        _ => {
+            return Err(HandshakeError::BadRequest(
+                "malformed request line or header",
+            ));
+        }
     }
-    let method_str = parsed.method.unwrap_or("");
-    let target = parsed.path.unwrap_or("");
+    let method = http::range_in(&buf, parsed.method.unwrap_or("").as_bytes());
+    let target = http::range_in(&buf, parsed.path.unwrap_or("").as_bytes());
     let version = parsed.version;
-    let method = http::range_in(&buf, method_str.as_bytes());
-    let target_range = http::range_in(&buf, target.as_bytes());
     let positions = Head::positions(&buf, parsed.headers);
-    let head = Head::new(buf, positions);
-    let target = head.str(target_range);
+    check_http1(Head::new(buf, positions), method, target, version, policy)
+}
+
+/// Validates an HTTP/1.x request (RFC 6455 §4.2.1) whose method and request-target sit in
+/// `head` at `method` and `target`; `version` is the minor version of HTTP/1 (`None` for
+/// any other major version). The byte parser and the `http` path both end here.
+///
+/// The checks run in this order, so a request with several faults gets the first status:
+/// method (405), HTTP version (400), Host (400), request-target (400), a body announced by
+/// `Transfer-Encoding` or a non-zero `Content-Length` (400), Upgrade and Connection (400),
+/// Sec-WebSocket-Version (426), Sec-WebSocket-Key (400), then Origin,
+/// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions syntax (400), and last the origin
+/// policy (403). The version comes before the key so that a client speaking an older draft
+/// learns which version to use.
+pub(crate) fn check_http1(
+    head: Head,
+    method: Range<usize>,
+    target: Range<usize>,
+    version: Option<u8>,
+    policy: &OriginPolicy,
+) -> Result<Request, HandshakeError> {
+    use HandshakeError::BadRequest;
+    let target = head.str(target);
 
     // RFC 6455 §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
     if head.str(method.clone()) != "GET" {
@@ -172,17 +207,131 @@ pub(crate) fn parse_request(buf: Vec<u8>, header_lines: usize) -> Result<Request
     if !head.list_contains("connection", "upgrade") {
         return Err(BadRequest("connection header lacks the upgrade token"));
     }
-    // RFC 6455 §4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value of 13."
-    match head.single("sec-websocket-version") {
-        Ok(range) if http::trim_ows(&head.bytes()[range.clone()]) == b"13" => {}
-        _ => return Err(HandshakeError::UnsupportedVersion),
-    }
+    check_version(&head)?;
     let key = match head.single("sec-websocket-key") {
         Ok(range) if is_valid_key(&head.bytes()[range.clone()]) => range,
         Ok(_) => return Err(BadRequest("sec-websocket-key is not base64 of 16 bytes")),
         Err(0) => return Err(BadRequest("missing sec-websocket-key")),
         Err(_) => return Err(BadRequest("more than one sec-websocket-key")),
     };
+    let offers = check_offers(&head, host.clone(), policy)?;
+    Ok(Request {
+        head,
+        method,
+        path,
+        host,
+        key,
+        origin: offers.origin,
+        protocols: offers.protocols,
+        extensions: offers.extensions,
+        extended_connect: false,
+    })
+}
+
+/// Where the pieces of an HTTP/2 (or HTTP/3) CONNECT request sit in its [`Head`]: the
+/// pseudo-header fields another server parsed.
+#[cfg(feature = "http")]
+pub(crate) struct ConnectLine {
+    pub(crate) method: Range<usize>,
+    /// `:protocol` (RFC 8441 §4), if the request had one.
+    pub(crate) protocol: Option<Range<usize>>,
+    /// `:authority`, if the request had one.
+    pub(crate) authority: Option<Range<usize>>,
+    /// `:path`: path and query.
+    pub(crate) path: Range<usize>,
+}
+
+/// Validates an HTTP/2 extended CONNECT (RFC 8441 §4, §5): the §4.2.1 checks that apply
+/// over HTTP/2, with `:authority` for `Host`, and no Upgrade, Connection or key.
+///
+/// Order: method (405), `:protocol` (400), authority (400), path (400), body (400),
+/// Sec-WebSocket-Version (426), Origin, Sec-WebSocket-Protocol and Sec-WebSocket-Extensions
+/// syntax (400), origin policy (403).
+#[cfg(feature = "http")]
+pub(crate) fn check_extended_connect(
+    head: Head,
+    line: ConnectLine,
+    policy: &OriginPolicy,
+) -> Result<Request, HandshakeError> {
+    use HandshakeError::BadRequest;
+    // RFC 8441 §4: "a CONNECT request MAY include a :protocol pseudo-header".
+    if head.str(line.method.clone()) != "CONNECT" {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    // RFC 8441 §5: "The :protocol pseudo-header field MUST be included in the CONNECT
+    // request, and it MUST have a value of "websocket" to initiate a WebSocket connection on
+    // an HTTP/2 stream."
+    match line.protocol {
+        Some(p) if head.str(p.clone()) == "websocket" => {}
+        Some(_) => return Err(BadRequest(":protocol is not websocket")),
+        None => return Err(BadRequest("connect without :protocol websocket")),
+    }
+    // RFC 8441 §4: "On requests that contain the :protocol pseudo-header field, the :scheme
+    // and :path pseudo-header fields of the target URI MUST also be included." RFC 9113
+    // §8.3.1: a server "SHOULD treat a request as malformed if it contains a Host header
+    // field that identifies an entity that differs from the entity in the :authority".
+    let host = match (line.authority, head.single("host")) {
+        (Some(authority), Err(0)) => authority,
+        (Some(authority), Ok(host))
+            if head
+                .str(authority.clone())
+                .eq_ignore_ascii_case(head.str(host.clone())) =>
+        {
+            authority
+        }
+        (Some(_), _) => return Err(BadRequest("host header differs from :authority")),
+        (None, Ok(host)) => host,
+        (None, Err(0)) => return Err(BadRequest("missing :authority")),
+        (None, Err(_)) => return Err(BadRequest("more than one host header")),
+    };
+    uri::parse_authority(head.str(host.clone())).map_err(|_| BadRequest("invalid :authority"))?;
+    let path = head.str(line.path.clone());
+    if !path.starts_with('/') || !uri::is_path_and_query(path) {
+        return Err(BadRequest(":path is not an absolute path and query"));
+    }
+    let path = path.to_owned();
+    if head.announces_body() {
+        return Err(BadRequest("handshake request must not have a body"));
+    }
+    check_version(&head)?;
+    let offers = check_offers(&head, host.clone(), policy)?;
+    Ok(Request {
+        head,
+        method: line.method,
+        path,
+        host,
+        key: 0..0,
+        origin: offers.origin,
+        protocols: offers.protocols,
+        extensions: offers.extensions,
+        extended_connect: true,
+    })
+}
+
+/// RFC 6455 §4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value of 13."
+/// (RFC 8441 §5 keeps it for HTTP/2.)
+fn check_version(head: &Head) -> Result<(), HandshakeError> {
+    match head.single("sec-websocket-version") {
+        Ok(range) if http::trim_ows(&head.bytes()[range.clone()]) == b"13" => Ok(()),
+        _ => Err(HandshakeError::UnsupportedVersion),
+    }
+}
+
+/// What a request offers and where it comes from, checked.
+struct Offers {
+    origin: Option<Range<usize>>,
+    protocols: Vec<Range<usize>>,
+    extensions: Vec<Range<usize>>,
+}
+
+/// The checks every upgrade request ends with: Origin, Sec-WebSocket-Protocol and
+/// Sec-WebSocket-Extensions syntax (400), then the origin policy against `host` (403).
+fn check_offers(
+    head: &Head,
+    host: Range<usize>,
+    policy: &OriginPolicy,
+) -> Result<Offers, HandshakeError> {
+    use HandshakeError::BadRequest;
     // RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin header field in
     // any HTTP request." Two would make the origin check ambiguous.
     let origin = match head.single("origin") {
@@ -207,12 +356,17 @@ pub(crate) fn parse_request(buf: Vec<u8>, header_lines: usize) -> Result<Request
             .map_err(|_| BadRequest("malformed sec-websocket-extensions"))?;
         }
     }
-    Ok(Request {
-        head,
-        method,
-        path,
-        host,
-        key,
+    // RFC 6455 §10.2: "Servers that are not intended to process input from any web page but
+    // only for certain sites SHOULD verify the |Origin| field is an origin they expect. If
+    // the origin indicated is unacceptable to the server, then it SHOULD respond to the
+    // WebSocket handshake with a reply containing HTTP 403 Forbidden status code."
+    let origin_text = origin
+        .clone()
+        .map(|r| head.str(r).trim_matches([' ', '\t']));
+    if !policy.allows(origin_text, head.str(host)) {
+        return Err(HandshakeError::OriginNotAllowed);
+    }
+    Ok(Offers {
         origin,
         protocols,
         extensions,

@@ -51,8 +51,8 @@ pub const REJECT_OWNED_HEADERS: &[&str] = &["Connection", "Content-Length", "Tra
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Accept {
-    protocol: Option<String>,
-    headers: Vec<(String, String)>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Accept {
@@ -90,8 +90,8 @@ impl Accept {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reject {
@@ -260,7 +260,11 @@ impl ServerHandshake {
                 // `parse_request` consumes the head; keep the request-target in case the
                 // request turns out to be plain HTTP (see `plain_http_path`).
                 let target = request_target(&head).map(ToOwned::to_owned);
-                match parse_request(head, self.scanner.header_lines()) {
+                match parse_request(
+                    head,
+                    self.scanner.header_lines(),
+                    &self.config.origin_policy,
+                ) {
                     Ok(request) => {
                         self.leftover.extend_from_slice(&data[n..]);
                         self.request = Some(request);
@@ -714,9 +718,15 @@ mod tests {
         assert!(hs.head.capacity() == 0 && hs.pending_transmit().starts_with(b"HTTP/1.1 431 "));
     }
 
+    /// `SAMPLE` is RFC 6455 §1.2's request, which is cross-origin: the default policy refuses
+    /// it (see `origin_policy_runs_last_and_answers_403`).
+    fn any_origin() -> Config {
+        Config::default().origin_policy(crate::handshake::OriginPolicy::Any)
+    }
+
     #[test]
     fn request_fields() {
-        let mut hs = ServerHandshake::new(Config::default());
+        let mut hs = ServerHandshake::new(any_origin());
         hs.receive(SAMPLE).unwrap();
         let r = hs.request().unwrap();
         assert_eq!(
@@ -809,14 +819,62 @@ mod tests {
             assert_eq!(hs.plain_http_path(), None);
             assert_eq!(hs.reject(Reject::new(200)), Err(UsageError::HandshakeState));
         }
-        let mut hs = ServerHandshake::new(Config::default());
+        let mut hs = ServerHandshake::new(any_origin());
         hs.receive(SAMPLE).unwrap();
         assert_eq!(hs.plain_http_path(), None);
     }
 
     #[test]
-    fn accept_error_leaves_handshake_usable() {
+    fn origin_policy_runs_last_and_answers_403() {
+        // Split anywhere, the RFC sample's foreign Origin gets 403 under the default policy.
+        for cut in 0..=SAMPLE.len() {
+            let mut hs = ServerHandshake::new(Config::default());
+            let result = hs
+                .receive(&SAMPLE[..cut])
+                .and_then(|()| hs.receive(&SAMPLE[cut..]));
+            assert_eq!(result, Err(HandshakeError::OriginNotAllowed));
+            assert!(hs.request().is_none() && hs.plain_http_path().is_none());
+            let response = core::str::from_utf8(hs.pending_transmit()).unwrap();
+            assert!(
+                response.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+                "{response}"
+            );
+            assert!(response.ends_with("origin not allowed by the server's origin policy\n"));
+        }
+        // Any other fault keeps its own status: the policy is the last check.
+        let bad_key = SAMPLE
+            .windows(4)
+            .position(|w| w == b"dGhl")
+            .map(|i| [&SAMPLE[..i], b"x", &SAMPLE[i + 4..]].concat())
+            .unwrap();
         let mut hs = ServerHandshake::new(Config::default());
+        assert!(matches!(
+            hs.receive(&bad_key),
+            Err(HandshakeError::BadRequest(_))
+        ));
+        // The same request from a page of the server's own host is accepted.
+        let same = SAMPLE
+            .split(|&b| b == b'\n')
+            .map(|line| {
+                if line.starts_with(b"Origin:") {
+                    b"Origin: http://server.example.com\r".to_vec()
+                } else {
+                    line.to_vec()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&b'\n');
+        let mut hs = ServerHandshake::new(Config::default());
+        hs.receive(&same).unwrap();
+        assert_eq!(
+            hs.request().unwrap().origin(),
+            Some("http://server.example.com")
+        );
+    }
+
+    #[test]
+    fn accept_error_leaves_handshake_usable() {
+        let mut hs = ServerHandshake::new(any_origin());
         hs.receive(SAMPLE).unwrap();
         assert_eq!(
             hs.accept(Accept::new().protocol("nope")).err(),

@@ -5,7 +5,7 @@ use super::handshake::client_started;
 use super::{MaybeTlsStream, WebSocket};
 use crate::config::Config;
 use crate::error::Error;
-use crate::handshake::{ClientRequest, Response};
+use crate::handshake::{IntoClientRequest, Response};
 use std::time::Instant;
 #[cfg(feature = "rustls")]
 use {super::tls::TlsStream, rustls::ClientConfig, std::io, std::sync::Arc};
@@ -14,24 +14,33 @@ use {super::tls::TlsStream, rustls::ClientConfig, std::io, std::sync::Arc};
 /// to a `wss://` URI, trusting the [`webpki-roots`](crate::tls::default_client_config)) and
 /// performs the client handshake.
 ///
+/// `request` is anything [`IntoClientRequest`]: a URI as `&str` or `String`, a
+/// [`ClientRequest`](crate::ClientRequest), or with the `http` feature an `http::Uri` or
+/// `http::Request<()>`.
+///
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `rustls` feature),
 /// [`Error::Io`] if the connection fails (a TLS failure, such as an untrusted certificate, is
 /// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Rejected`] (with the
 /// server's status, headers and body) if the server answers other than 101,
 /// [`Error::Handshake`] if it answers wrongly or too late.
-pub fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
-    connect_with(ClientRequest::new(uri)?, Config::default())
+pub fn connect(
+    request: impl IntoClientRequest,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with(request, Config::default())
 }
 
-/// Like [`connect`], with a request builder (subprotocols, headers) and a config.
+/// Like [`connect`], with a config. `request` may be a URI or a
+/// [`ClientRequest`](crate::ClientRequest) builder (subprotocols, headers), or with the
+/// `http` feature an `http::Request<()>`: anything [`IntoClientRequest`].
 ///
 /// # Errors
 /// As [`connect`].
 pub fn connect_with(
-    request: ClientRequest,
+    request: impl IntoClientRequest,
     config: Config,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let request = request.into_client_request()?;
     #[cfg(feature = "rustls")]
     {
         connect_tls(request, config, crate::tls::default_client_config())
@@ -44,7 +53,8 @@ pub fn connect_with(
         }
         let start = Instant::now();
         let stream = super::proxy::connect_tcp(&request, &config)?;
-        client_started(MaybeTlsStream::Plain(stream), request, config, start)
+        let peer = stream.peer_addr().ok();
+        client_started(MaybeTlsStream::Plain(stream), request, config, start, peer)
     }
 }
 
@@ -73,10 +83,11 @@ pub fn connect_with(
 /// ```
 #[cfg(feature = "rustls")]
 pub fn connect_tls(
-    request: ClientRequest,
+    request: impl IntoClientRequest,
     config: Config,
     tls: Arc<ClientConfig>,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let request = request.into_client_request()?;
     let start = Instant::now();
     let name = if request.is_tls() {
         Some(crate::tls::server_name(request.host())?)
@@ -85,6 +96,7 @@ pub fn connect_tls(
     };
     // Through the proxy, if any: TLS runs inside the tunnel.
     let tcp = super::proxy::connect_tcp(&request, &config)?;
+    let peer = tcp.peer_addr().ok();
     let stream = match name {
         Some(name) => {
             let session = rustls::ClientConnection::new(tls, name).map_err(io::Error::other)?;
@@ -94,5 +106,5 @@ pub fn connect_tls(
     };
     // The TLS handshake happens in the first reads of the WebSocket handshake, under its
     // timer.
-    client_started(stream, request, config, start)
+    client_started(stream, request, config, start, peer)
 }

@@ -5,12 +5,15 @@ use super::driver::{Driver, Outcome};
 use super::{Transport, WebSocket};
 use crate::adapters::client_handshake_failed;
 use crate::config::Config;
+use crate::connection::Role;
 use crate::entropy::default_entropy;
 use crate::error::{Error, HandshakeError, ProtocolError};
 use crate::handshake::{
     Accept, ClientHandshake, ClientRequest, Refusal, Reject, Request, Response, ServerHandshake,
 };
+use crate::trace::Trace;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Performs the client handshake over an already connected transport, bounded by
@@ -26,7 +29,7 @@ pub fn client<S: Transport>(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    client_started(stream, request, config, Instant::now())
+    client_started(stream, request, config, Instant::now(), None)
 }
 
 /// [`client`], for a connection whose handshake time budget started at `start` (before
@@ -36,6 +39,24 @@ pub(super) fn client_started<S: Transport>(
     request: ClientRequest,
     config: Config,
     start: Instant,
+    peer: Option<SocketAddr>,
+) -> Result<(WebSocket<S>, Response), Error> {
+    let trace = Trace::new(Role::Client, peer);
+    let result = client_handshake(stream, request, config, start, &trace);
+    match &result {
+        Ok((_, response)) => trace.handshake_done(response.status(), response.protocol()),
+        Err(e) => trace.handshake_failed(e),
+    }
+    result
+}
+
+/// [`client_started`] without the reporting.
+fn client_handshake<S: Transport>(
+    stream: S,
+    request: ClientRequest,
+    config: Config,
+    start: Instant,
+    trace: &Trace,
 ) -> Result<(WebSocket<S>, Response), Error> {
     let mut hs = ClientHandshake::new(request, config, default_entropy())?;
     // The time budget counts from `start`, before connecting and TLS.
@@ -50,7 +71,10 @@ pub(super) fn client_started<S: Transport>(
     }
     driver.bound_writes(false)?;
     let (conn, response) = hs.into_connection()?;
-    Ok((WebSocket::with_driver(driver, conn), response))
+    Ok((
+        WebSocket::with_driver(driver, conn, trace.clone()),
+        response,
+    ))
 }
 
 /// Performs the server handshake, accepting any valid WebSocket request.
@@ -78,6 +102,28 @@ where
     S: Transport,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
+    let trace = Trace::new(Role::Server, None);
+    let mut protocol = None;
+    let result = server_handshake(stream, config, callback, &trace, &mut protocol);
+    match &result {
+        Ok(_) => trace.handshake_done(101, protocol.as_deref()),
+        Err(e) => trace.handshake_failed(e),
+    }
+    result
+}
+
+/// [`accept_with`] without the reporting; `protocol` gets the subprotocol accepted.
+fn server_handshake<S, F>(
+    stream: S,
+    config: Config,
+    callback: F,
+    trace: &Trace,
+    protocol: &mut Option<String>,
+) -> Result<WebSocket<S>, Error>
+where
+    S: Transport,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
     let mut hs = ServerHandshake::new(config);
     // The time budget counts from the driver's start (before TLS, for `accept_tls`).
     hs.handle_timeout(std::time::Duration::ZERO);
@@ -88,6 +134,7 @@ where
         return Err(hs.error().unwrap_or(HandshakeError::UnexpectedEof).into());
     }
     let decision = callback(hs.request().ok_or(HandshakeError::UnexpectedEof)?);
+    protocol.clone_from(&decision.as_ref().ok().and_then(|a| a.protocol.clone()));
     let mut conn = match hs.respond(decision) {
         Ok(conn) => conn,
         Err(refusal) => {
@@ -104,7 +151,7 @@ where
         });
     }
     driver.bound_writes(false)?;
-    Ok(WebSocket::with_driver(driver, conn))
+    Ok(WebSocket::with_driver(driver, conn, trace.clone()))
 }
 
 /// The error a refused handshake reports.

@@ -76,6 +76,7 @@ use crate::adapters::{MaybeTls, NoTls, either, maybe_tls_stream, send_family};
 use crate::connection::{Connection, Event};
 use crate::error::{Error, UsageError};
 use crate::message::Message;
+use crate::trace::Trace;
 use driver::{Driver, Outcome};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -207,6 +208,8 @@ impl<S: Read + Write> Transport for NoTimeouts<S> {
 pub struct WebSocket<S> {
     driver: Driver<S>,
     conn: Connection,
+    /// The connection's tracing span (nothing without the `tracing` feature).
+    trace: Trace,
 }
 
 impl<S: Transport> WebSocket<S> {
@@ -214,11 +217,26 @@ impl<S: Transport> WebSocket<S> {
     /// may already hold bytes read past the HTTP head, fed with `Connection::receive`).
     #[must_use]
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self::with_driver(Driver::new(stream, Instant::now()), conn)
+        let trace = Trace::new(conn.role(), None);
+        Self::with_driver(Driver::new(stream, Instant::now()), conn, trace)
     }
 
-    const fn with_driver(driver: Driver<S>, conn: Connection) -> Self {
-        Self { driver, conn }
+    const fn with_driver(driver: Driver<S>, conn: Connection, trace: Trace) -> Self {
+        Self {
+            driver,
+            conn,
+            trace,
+        }
+    }
+
+    /// The connection's tracing span (feature `tracing`), `websocket` with the fields `role`
+    /// and `peer`: record the peer's address when the adapter could not know it
+    /// (`span().record("peer", tracing::field::display(addr))`), or make it the parent of
+    /// your own spans. See the crate's `tracing` feature for the events it carries.
+    #[cfg(feature = "tracing")]
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        self.trace.span()
     }
 
     /// The sans-IO connection (state, role, config).
@@ -268,21 +286,22 @@ impl<S: Transport> WebSocket<S> {
         // Other events are taken (and their obligations kept) inside the step, so a Ping
         // among messages costs no extra turn of the loop. A streamed message cannot be
         // returned as one `Message`: dropping its chunks would lose data, so say so instead.
+        let trace = &mut self.trace;
         let step = |conn: &mut Connection| loop {
             match conn.poll_event()? {
                 Event::Message(message) => return Some(Ok(message)),
                 Event::Chunk { .. } => return Some(Err(UsageError::StreamedMessage)),
-                _ => {}
+                other => trace.event(conn, &other),
             }
         };
-        match self.driver.drive_batched(&mut self.conn, step, |_| false)? {
-            Outcome::Step(Ok(message)) => Ok(Some(message)),
-            Outcome::Step(Err(usage)) => Err(usage.into()),
-            Outcome::Ended => match self.conn.error() {
-                Some(e) => Err(e.into()),
-                None => Ok(None),
-            },
-        }
+        let ended = match self.driver.drive_batched(&mut self.conn, step, |_| false) {
+            Ok(Outcome::Step(Ok(message))) => return Ok(Some(message)),
+            Ok(Outcome::Step(Err(usage))) => return Err(usage.into()),
+            Ok(Outcome::Ended) => self.conn.error().map(Error::from),
+            Err(e) => Some(e),
+        };
+        self.trace.ended(ended.as_ref());
+        ended.map_or(Ok(None), Err)
     }
 
     /// Like [`recv`](Self::recv), but gives up after `timeout` with an
@@ -320,16 +339,19 @@ impl<S: Transport> WebSocket<S> {
     /// As [`recv`](Self::recv).
     pub fn recv_event(&mut self) -> Result<Option<Event>, Error> {
         let urgent = |event: &Event| !matches!(event, Event::Message(_) | Event::Chunk { .. });
-        match self
+        let result = match self
             .driver
-            .drive_batched(&mut self.conn, Connection::poll_event, urgent)?
+            .drive_batched(&mut self.conn, Connection::poll_event, urgent)
         {
-            Outcome::Step(event) => Ok(Some(event)),
-            Outcome::Ended => match self.conn.error() {
+            Ok(Outcome::Step(event)) => Ok(Some(event)),
+            Ok(Outcome::Ended) => match self.conn.error() {
                 Some(e) => Err(e.into()),
                 None => Ok(None),
             },
-        }
+            Err(e) => Err(e),
+        };
+        self.trace.received(&self.conn, &result);
+        result
     }
 
     /// Starts the closing handshake and waits for the peer's Close (bounded by
@@ -345,7 +367,11 @@ impl<S: Transport> WebSocket<S> {
     /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
     /// the peer's protocol error if it broke the protocol while we waited.
     pub fn close(&mut self, code: crate::CloseCode, reason: &str) -> Result<(), Error> {
-        self.conn.send_close(code, reason)?;
+        self.command(|c| {
+            c.send_close(code, reason)?;
+            crate::trace::close_sent(code, reason);
+            Ok(())
+        })?;
         while self.recv_event()?.is_some() {}
         Ok(())
     }
@@ -389,7 +415,21 @@ impl<S: Transport> WebSocket<S> {
         {
             return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
         }
-        command(&mut self.conn)?;
+        self.command(command)?;
         Ok(())
+    }
+
+    /// Runs an application command against the core, inside the connection's span.
+    fn command(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
+    ) -> Result<(), UsageError> {
+        let close_sent_before = self.conn.close_sent();
+        let result = {
+            let _span = self.trace.enter();
+            command(&mut self.conn)
+        };
+        self.trace.commanded(close_sent_before, &self.conn);
+        result
     }
 }

@@ -6,7 +6,7 @@ use super::handshake::client_started;
 use super::{MaybeTlsStream, WebSocket};
 use crate::config::Config;
 use crate::error::Error;
-use crate::handshake::{ClientRequest, Response};
+use crate::handshake::{ClientRequest, IntoClientRequest, Response};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Instant;
 #[cfg(feature = "tokio-rustls")]
@@ -20,8 +20,49 @@ use {
 /// connection to a `wss://` URI, trusting the
 /// [`webpki-roots`](crate::tls::default_client_config)) and performs the client handshake.
 ///
+/// `request` is anything [`IntoClientRequest`]: a URI as `&str` or `String`, a
+/// [`ClientRequest`], or with the `http` feature an `http::Uri` or
+/// `http::Request<()>`.
+///
 /// Connecting (and TLS) and the handshake together are bounded by
 /// `Config::handshake_timeout`. Not cancel safe: dropping the future abandons the connection.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use rfc6455::handshake::Accept;
+/// use rfc6455::{ClientRequest, CloseCode, Config, tokio as ws};
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// tokio::spawn(async move {
+///     while let Ok((tcp, _)) = listener.accept().await {
+///         tokio::spawn(async move {
+///             // Choose the client's first subprotocol, if it offered any.
+///             let mut socket = ws::accept_with(tcp, Config::default(), |request| {
+///                 Ok(match request.protocols().next() {
+///                     Some(first) => Accept::new().protocol(first),
+///                     None => Accept::new(),
+///                 })
+///             })
+///             .await?;
+///             while socket.recv().await?.is_some() {}
+///             Ok::<_, rfc6455::Error>(())
+///         });
+///     }
+/// });
+///
+/// // A plain URI ...
+/// let (mut socket, response) = ws::connect(format!("ws://{addr}/")).await?;
+/// assert_eq!(response.protocol(), None);
+/// socket.close(CloseCode::NORMAL, "").await?;
+/// // ... or a request with subprotocols and headers.
+/// let request = ClientRequest::new(&format!("ws://{addr}/"))?.protocol("chat.v2");
+/// let (mut socket, response) = ws::connect_with(request, Config::default()).await?;
+/// assert_eq!(response.protocol(), Some("chat.v2"));
+/// socket.close(CloseCode::NORMAL, "").await?;
+/// # Ok(()) }
+/// ```
 ///
 /// # Errors
 /// [`Error::Usage`] for a bad URI (or `wss://` without the `tokio-rustls` feature),
@@ -29,18 +70,23 @@ use {
 /// of kind [`InvalidData`](std::io::ErrorKind::InvalidData)), [`Error::Rejected`] (with the
 /// server's status, headers and body) if the server answers other than 101,
 /// [`Error::Handshake`] if it answers wrongly or the handshake times out.
-pub async fn connect(uri: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
-    connect_with(ClientRequest::new(uri)?, Config::default()).await
+pub async fn connect(
+    request: impl IntoClientRequest,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with(request, Config::default()).await
 }
 
-/// Like [`connect`], with a request builder (subprotocols, headers) and a config.
+/// Like [`connect`], with a config. `request` may be a URI or a
+/// [`ClientRequest`] builder (subprotocols, headers), or with the
+/// `http` feature an `http::Request<()>`: anything [`IntoClientRequest`].
 ///
 /// # Errors
 /// As [`connect`].
 pub async fn connect_with(
-    request: ClientRequest,
+    request: impl IntoClientRequest,
     config: Config,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let request = request.into_client_request()?;
     #[cfg(feature = "tokio-rustls")]
     {
         connect_tls(request, config, crate::tls::default_client_config()).await
@@ -53,7 +99,8 @@ pub async fn connect_with(
         }
         let start = Instant::now();
         let stream = connect_tcp(&request, &config, start).await?;
-        client_started(MaybeTlsStream::Plain(stream), request, config, start).await
+        let peer = stream.peer_addr().ok();
+        client_started(MaybeTlsStream::Plain(stream), request, config, start, peer).await
     }
 }
 
@@ -83,10 +130,11 @@ pub async fn connect_with(
 /// ```
 #[cfg(feature = "tokio-rustls")]
 pub async fn connect_tls(
-    request: ClientRequest,
+    request: impl IntoClientRequest,
     config: Config,
     tls: Arc<ClientConfig>,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let request = request.into_client_request()?;
     let start = Instant::now();
     let name = if request.is_tls() {
         Some(crate::tls::server_name(request.host())?)
@@ -94,6 +142,7 @@ pub async fn connect_tls(
         None
     };
     let tcp = connect_tcp(&request, &config, start).await?;
+    let peer = tcp.peer_addr().ok();
     let stream = match name {
         Some(name) => {
             let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
@@ -102,7 +151,7 @@ pub async fn connect_tls(
         }
         None => MaybeTlsStream::Plain(tcp),
     };
-    client_started(stream, request, config, start).await
+    client_started(stream, request, config, start, peer).await
 }
 
 /// Opens the TCP connection to the request's host and port, or through its proxy (see

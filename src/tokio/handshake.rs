@@ -5,14 +5,17 @@ use super::WebSocket;
 use super::driver::{Driver, Outcome};
 use crate::adapters::client_handshake_failed;
 use crate::config::Config;
+use crate::connection::Role;
 use crate::entropy::default_entropy;
 use crate::error::{Error, HandshakeError, ProtocolError};
 use crate::handshake::{
     Accept, ClientHandshake, ClientRequest, Refusal, Reject, Request, Response, ServerHandshake,
 };
+use crate::trace::Trace;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::time::Instant;
 use std::future::poll_fn;
+use std::net::SocketAddr;
 
 /// Performs the client handshake over an already connected stream.
 ///
@@ -27,7 +30,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    client_started(stream, request, config, Instant::now()).await
+    client_started(stream, request, config, Instant::now(), None).await
 }
 
 /// [`client`], for a connection whose handshake time budget started at `start` (before
@@ -37,6 +40,24 @@ pub(super) async fn client_started<S: AsyncRead + AsyncWrite + Unpin>(
     request: ClientRequest,
     config: Config,
     start: Instant,
+    peer: Option<SocketAddr>,
+) -> Result<(WebSocket<S>, Response), Error> {
+    let trace = Trace::new(Role::Client, peer);
+    let result = client_handshake(stream, request, config, start, &trace).await;
+    match &result {
+        Ok((_, response)) => trace.handshake_done(response.status(), response.protocol()),
+        Err(e) => trace.handshake_failed(e),
+    }
+    result
+}
+
+/// [`client_started`] without the reporting.
+async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    request: ClientRequest,
+    config: Config,
+    start: Instant,
+    trace: &Trace,
 ) -> Result<(WebSocket<S>, Response), Error> {
     let mut hs = ClientHandshake::new(request, config, default_entropy())?;
     // The time budget counts from `start`, before connecting and TLS.
@@ -49,13 +70,40 @@ pub(super) async fn client_started<S: AsyncRead + AsyncWrite + Unpin>(
         Outcome::Ended => return Err(client_handshake_failed(hs)),
     }
     let (conn, response) = hs.into_connection()?;
-    Ok((WebSocket::with_driver(driver, conn), response))
+    Ok((
+        WebSocket::with_driver(driver, conn, trace.clone()),
+        response,
+    ))
 }
 
 /// Performs the server handshake, accepting any valid WebSocket request.
 ///
 /// Bounded by `Config::handshake_timeout` (default 10 s): a peer that sends half a request
 /// and stalls is answered 408 and dropped. Not cancel safe.
+///
+/// The default [`Config`] refuses a browser page of another host with 403 (see
+/// [`OriginPolicy`](crate::handshake::OriginPolicy)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rfc6455::Error> {
+/// use rfc6455::{ClientRequest, CloseCode, Config, tokio as ws};
+///
+/// // An in-memory pair of streams stands in for a TCP connection.
+/// let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+/// let server = tokio::spawn(async move {
+///     let mut socket = ws::accept(server_io).await?;
+///     let greeting = socket.recv().await?;
+///     socket.close(CloseCode::NORMAL, "").await?;
+///     Ok::<_, rfc6455::Error>(greeting)
+/// });
+/// let request = ClientRequest::new("ws://localhost/chat")?;
+/// let (mut client, _) = ws::client(client_io, request, Config::default()).await?;
+/// client.send_text("hi").await?;
+/// assert_eq!(client.recv().await?, None); // the server closed; the handshake completed
+/// assert_eq!(server.await.expect("no panic")?, Some("hi".into()));
+/// # Ok(()) }
+/// ```
 ///
 /// # Errors
 /// [`Error::Handshake`] for an invalid or late request (its HTTP rejection was written
@@ -84,7 +132,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
-    accept_started(stream, config, callback, Instant::now()).await
+    accept_started(stream, config, callback, Instant::now(), None).await
 }
 
 /// [`accept_with`], for a connection whose handshake time budget started at `start` (before
@@ -94,6 +142,30 @@ pub(super) async fn accept_started<S, F>(
     config: Config,
     callback: F,
     start: Instant,
+    peer: Option<SocketAddr>,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let trace = Trace::new(Role::Server, peer);
+    let mut protocol = None;
+    let result = server_handshake(stream, config, callback, start, &trace, &mut protocol).await;
+    match &result {
+        Ok(_) => trace.handshake_done(101, protocol.as_deref()),
+        Err(e) => trace.handshake_failed(e),
+    }
+    result
+}
+
+/// [`accept_started`] without the reporting; `protocol` gets the subprotocol accepted.
+async fn server_handshake<S, F>(
+    stream: S,
+    config: Config,
+    callback: F,
+    start: Instant,
+    trace: &Trace,
+    protocol: &mut Option<String>,
 ) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -108,6 +180,7 @@ where
         return Err(hs.error().unwrap_or(HandshakeError::UnexpectedEof).into());
     }
     let decision = callback(hs.request().ok_or(HandshakeError::UnexpectedEof)?);
+    protocol.clone_from(&decision.as_ref().ok().and_then(|a| a.protocol.clone()));
     let mut conn = match hs.respond(decision) {
         Ok(conn) => conn,
         Err(refusal) => {
@@ -128,5 +201,5 @@ where
             Some(e) => e.into(),
         });
     }
-    Ok(WebSocket::with_driver(driver, conn))
+    Ok(WebSocket::with_driver(driver, conn, trace.clone()))
 }

@@ -2,15 +2,28 @@
 //! `AsyncRead + AsyncWrite + Unpin` stream, plus [`Stream`] / [`Sink`] impls and a
 //! [`split`](WebSocket::split) into halves that two tasks can drive at once.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), rfc6455::Error> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use rfc6455::{CloseCode, tokio as ws};
-//! let (mut socket, _response) = ws::connect("ws://127.0.0.1:9001/").await?;
+//! use tokio::net::TcpListener;
+//!
+//! // A server on a free port that echoes every message.
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let mut socket = ws::accept(tcp).await?;
+//!     while let Some(message) = socket.recv().await? {
+//!         socket.send(message).await?;
+//!     }
+//!     Ok::<_, rfc6455::Error>(())
+//! });
+//!
+//! let (mut socket, _response) = ws::connect(format!("ws://{addr}/")).await?;
 //! socket.send_text("hello").await?;
-//! while let Some(message) = socket.recv().await? {
-//!     println!("{message:?}");
-//!     socket.close(CloseCode::NORMAL, "done").await?;
-//! }
+//! assert_eq!(socket.recv().await?, Some("hello".into()));
+//! socket.close(CloseCode::NORMAL, "done").await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -22,6 +35,44 @@
 //!
 //! `wss://` needs the `tokio-rustls` feature: [`connect`] then speaks TLS (see
 //! [`crate::tls`]), and `connect_tls` / `accept_tls` take the caller's rustls configs.
+//!
+//! # `Stream` and `Sink`
+//!
+//! A [`WebSocket`] is a [`Stream`] of `Result<Message, Error>` (ending after a clean close)
+//! and a [`Sink`] of [`Message`]s, for `futures-util`'s `StreamExt` / `SinkExt` and for
+//! anything built on them (`forward`, `select`, codecs). What `SinkExt::send` and
+//! `StreamExt::next` do, spelled out with the traits alone:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_core::Stream;
+//! use futures_sink::Sink;
+//! use rfc6455::{ClientRequest, Config, Message, tokio as ws};
+//! use std::future::poll_fn;
+//! use std::pin::Pin;
+//!
+//! // An in-memory pair of streams stands in for a TCP connection; the server echoes.
+//! let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+//! tokio::spawn(async move {
+//!     let mut socket = ws::accept(server_io).await?;
+//!     while let Some(message) = socket.recv().await? {
+//!         socket.send(message).await?;
+//!     }
+//!     Ok::<_, rfc6455::Error>(())
+//! });
+//! let request = ClientRequest::new("ws://localhost/")?;
+//! let (mut socket, _) = ws::client(client_io, request, Config::default()).await?;
+//!
+//! // SinkExt::send: wait until ready, queue, flush.
+//! poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await?;
+//! Pin::new(&mut socket).start_send(Message::from("through the sink"))?;
+//! poll_fn(|cx| Pin::new(&mut socket).poll_flush(cx)).await?;
+//! // StreamExt::next.
+//! let echoed = poll_fn(|cx| Pin::new(&mut socket).poll_next(cx)).await;
+//! assert_eq!(echoed.transpose()?, Some(Message::from("through the sink")));
+//! # Ok(()) }
+//! ```
 //!
 //! # Timers
 //!
@@ -133,8 +184,8 @@
 mod connect;
 mod driver;
 mod handshake;
-// TCP to the server, or through a proxy (crate::proxy): used by connect.rs.
-mod proxy;
+// TCP to the server, or through a proxy (crate::proxy): used by connect.rs and crate::h2.
+pub(crate) mod proxy;
 pub mod reconnect;
 mod split;
 #[cfg(feature = "tokio-rustls")]
@@ -155,6 +206,7 @@ use crate::connection::{Connection, Event, Role};
 use crate::entropy::default_entropy;
 use crate::error::{Error, UsageError};
 use crate::message::Message;
+use crate::trace::Trace;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Instant;
@@ -191,7 +243,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// may already hold bytes read past the HTTP head, fed with `Connection::receive`).
     #[must_use]
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self::with_driver(Driver::new(stream, Instant::now()), conn)
+        let trace = Trace::new(conn.role(), None);
+        Self::with_driver(Driver::new(stream, Instant::now()), conn, trace)
     }
 
     /// Wraps a stream upgraded elsewhere (hyper, axum): `leftover` holds the bytes the
@@ -211,14 +264,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self::from_connection(stream, conn)
     }
 
-    const fn with_driver(driver: Driver<S>, conn: Connection) -> Self {
+    const fn with_driver(driver: Driver<S>, conn: Connection, trace: Trace) -> Self {
         Self {
             inner: Inner {
                 driver,
                 conn,
                 stream_ended: false,
+                trace,
             },
         }
+    }
+
+    /// Replaces the connection's tracing span (a helper that knows the peer made it).
+    #[cfg_attr(not(any(feature = "hyper", feature = "h2")), allow(dead_code))]
+    pub(crate) fn with_trace(mut self, trace: Trace) -> Self {
+        self.inner.trace = trace;
+        self
+    }
+
+    /// The connection's tracing span (feature `tracing`), `websocket` with the fields `role`
+    /// and `peer`: record the peer's address when the adapter could not know it
+    /// (`span().record("peer", tracing::field::display(addr))`), or make it the parent of
+    /// your own spans. See the crate's `tracing` feature for the events it carries.
+    #[cfg(feature = "tracing")]
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        self.inner.trace.span()
     }
 
     /// The sans-IO connection (state, role, config, queued bytes).
@@ -288,6 +359,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ///
     /// Cancel safety: cancel safe, as [`recv`](Self::recv).
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rfc6455::{ClientRequest, CloseCode, Config, Event, tokio as ws};
+    ///
+    /// let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    /// tokio::spawn(async move {
+    ///     let mut socket = ws::accept(server_io).await?;
+    ///     socket.send_ping(b"are you there").await?;
+    ///     socket.close(CloseCode::GOING_AWAY, "restarting").await
+    /// });
+    /// let request = ClientRequest::new("ws://localhost/")?;
+    /// let (mut socket, _) = ws::client(client_io, request, Config::default()).await?;
+    ///
+    /// // The connection answers Pings and echoes the Close itself; recv_event shows both.
+    /// let Some(Event::Ping(payload)) = socket.recv_event().await? else { panic!() };
+    /// assert_eq!(&payload[..], b"are you there");
+    /// let Some(Event::Close(frame)) = socket.recv_event().await? else { panic!() };
+    /// assert_eq!(frame.code, CloseCode::GOING_AWAY);
+    /// assert_eq!(frame.reason.as_str(), "restarting");
+    /// assert_eq!(socket.recv_event().await?, None); // the closing handshake is complete
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`recv`](Self::recv).
     pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
@@ -311,7 +406,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`UnexpectedEof`](crate::ProtocolError::UnexpectedEof) if the stream ended first, or
     /// the peer's protocol error if it broke the protocol while we waited.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue(|c| c.send_close(code, reason))?;
+        self.inner.queue(|c| {
+            c.send_close(code, reason)?;
+            crate::trace::close_sent(code, reason);
+            Ok(())
+        })?;
         while self.recv_event().await?.is_some() {}
         Ok(())
     }
@@ -333,6 +432,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The reader comes first: `(ReadHalf, WriteHalf)`, as `tokio::io::split` orders them.
     /// `futures::StreamExt::split` (also available, through the `Stream` and `Sink` impls)
     /// returns `(sink, stream)`, the other way round.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rfc6455::{ClientRequest, CloseCode, Config, Message, tokio as ws};
+    ///
+    /// let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    /// tokio::spawn(async move {
+    ///     let mut socket = ws::accept(server_io).await?;
+    ///     while let Some(message) = socket.recv().await? {
+    ///         socket.send(message).await?;
+    ///     }
+    ///     Ok::<_, rfc6455::Error>(())
+    /// });
+    /// let request = ClientRequest::new("ws://localhost/")?;
+    /// let (socket, _) = ws::client(client_io, request, Config::default()).await?;
+    ///
+    /// let (mut reader, mut writer) = socket.split();
+    /// let writing = tokio::spawn(async move {
+    ///     for n in 1..=3 {
+    ///         writer.send_text(&n.to_string()).await?;
+    ///     }
+    ///     writer.send_close(CloseCode::NORMAL, "").await
+    /// });
+    /// let mut echoed = Vec::new();
+    /// while let Some(message) = reader.recv().await? {
+    ///     echoed.push(message);
+    /// }
+    /// writing.await??;
+    /// assert_eq!(echoed, ["1", "2", "3"].map(Message::from));
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         split::split(self.inner)
@@ -385,6 +516,8 @@ struct Inner<S> {
     conn: Connection,
     /// The `Stream` impl has yielded its end (`None` or an error).
     stream_ended: bool,
+    /// The connection's tracing span (nothing without the `tracing` feature).
+    trace: Trace,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -394,8 +527,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         &mut self,
         command: impl FnOnce(&mut Connection) -> Result<(), UsageError>,
     ) -> Result<(), Error> {
-        command(&mut self.conn)?;
-        Ok(())
+        let close_sent_before = self.conn.close_sent();
+        let result = {
+            let _span = self.trace.enter();
+            command(&mut self.conn)
+        };
+        self.trace.commanded(close_sent_before, &self.conn);
+        Ok(result?)
     }
 
     /// Writes everything queued and flushes the stream.
@@ -415,7 +553,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// shuts down the write half if the core says it is our turn.
     fn poll_close_sink(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.conn.close_sent() && self.conn.error().is_none() {
-            self.conn.send_close(CloseCode::NORMAL, "")?;
+            self.queue(|c| {
+                c.send_close(CloseCode::NORMAL, "")?;
+                crate::trace::close_sent(CloseCode::NORMAL, "");
+                Ok(())
+            })?;
         }
         ready!(self.driver.poll_flush_all(cx, &mut self.conn))?;
         ready!(self.driver.poll_shutdown_if_wanted(cx, &self.conn))?;
@@ -425,16 +567,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// The receive loop: events out, reads and timers in, obligations written on the way
     /// (at once for the events that bring one; replies to messages once the batch is taken).
     fn poll_recv_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
-        let outcome = ready!(self.driver.poll_drive_batched(
+        let result = ready!(self.driver.poll_drive_batched(
             cx,
             &mut self.conn,
             Connection::poll_event,
             |event| !matches!(event, Event::Message(_) | Event::Chunk { .. }),
-        ))?;
-        Poll::Ready(match outcome {
+        ))
+        .and_then(|outcome| match outcome {
             Outcome::Step(event) => Ok(Some(event)),
             Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
-        })
+        });
+        self.trace.received(&self.conn, &result);
+        Poll::Ready(result)
     }
 
     /// The receive loop for messages: other events are taken (and their obligations kept)
@@ -442,22 +586,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
         // A streamed message cannot be returned as one `Message`: dropping its chunks would
         // lose data, so say so instead.
+        let trace = &mut self.trace;
         let step = |conn: &mut Connection| loop {
             match conn.poll_event()? {
                 Event::Message(message) => return Some(Ok(message)),
                 Event::Chunk { .. } => return Some(Err(UsageError::StreamedMessage)),
-                _ => {}
+                other => trace.event(conn, &other),
             }
         };
-        let outcome = ready!(
+        let ended = match ready!(
             self.driver
                 .poll_drive_batched(cx, &mut self.conn, step, |_| false)
-        )?;
-        Poll::Ready(match outcome {
-            Outcome::Step(Ok(message)) => Ok(Some(message)),
-            Outcome::Step(Err(usage)) => Err(usage.into()),
-            Outcome::Ended => self.conn.error().map_or(Ok(None), |e| Err(e.into())),
-        })
+        ) {
+            Ok(Outcome::Step(Ok(message))) => return Poll::Ready(Ok(Some(message))),
+            Ok(Outcome::Step(Err(usage))) => return Poll::Ready(Err(usage.into())),
+            Ok(Outcome::Ended) => self.conn.error().map(Error::from),
+            Err(e) => Some(e),
+        };
+        self.trace.ended(ended.as_ref());
+        Poll::Ready(ended.map_or(Ok(None), Err))
     }
 
     /// `Stream::poll_next`: messages until the end, which is yielded once.

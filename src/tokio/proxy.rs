@@ -18,7 +18,7 @@ use std::task::{Poll, ready};
 /// `Config::handshake_timeout` after `start`. Through a proxy the stream is returned
 /// positioned just after the proxy's answer: it is read by peeking and consuming only its
 /// bytes, so whatever the server sends first is still in the socket.
-pub(super) async fn connect_tcp(
+pub(crate) async fn connect_tcp(
     request: &ClientRequest,
     config: &Config,
     start: Instant,

@@ -51,7 +51,7 @@ where
     let start = Instant::now();
     let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
     let tls = within_handshake_timeout(&config, start, handshake).await?;
-    accept_started(TlsStream(tls.into()), config, callback, start).await
+    accept_started(TlsStream(tls.into()), config, callback, start, None).await
 }
 
 /// Awaits a TLS handshake until `Config::handshake_timeout` after `start`.
