@@ -1376,13 +1376,14 @@ fn progress(started: Instant, open: usize) {
     let secs = started.elapsed().as_secs_f64();
     let msgs = st.msgs.load(Relaxed);
     println!(
-        "soak: t={secs:.0}s open={open} made={} deflate={}/{} msgs={msgs} ({:.0}/s) MiB={} lost={} \
+        "soak: t={secs:.0}s open={open} made={} deflate={}/{} msgs={msgs} ({:.0}/s) delivered={}MiB rss={}MiB lost={} \
          corrupted={} out-of-order={} hung={} | faults {} | errors {}: {}",
         st.conns_made.load(Relaxed),
         st.deflated.load(Relaxed),
         st.handshakes.load(Relaxed),
         msgs as f64 / secs,
         st.bytes.load(Relaxed) >> 20,
+        rss_kib() >> 10,
         st.lost.load(Relaxed),
         st.corrupted.load(Relaxed),
         st.out_of_order.load(Relaxed),

@@ -50,6 +50,16 @@ use recv_buf::RecvBuf;
 use send::Sender;
 use timers::{Timer, TimerTable};
 
+/// Room a connection keeps in its transmit queue and encoder between messages. A larger
+/// message grows them as it needs; the growth is given back once the connection has gone
+/// `SHRINK_AFTER` without writing, so a long-lived connection that once sent a 1 MiB message
+/// does not hold 1 MiB for the rest of its life. (A received payload leaves the receive
+/// buffer with its message, so that buffer does not stay grown.) Reasons:
+/// `benches/README.md`.
+const BUFFER_KEEP: usize = 64 << 10;
+/// How long the buffers must sit unused before their growth is given back.
+const SHRINK_AFTER: core::time::Duration = core::time::Duration::from_secs(1);
+
 /// Which end of the connection this is; it decides the masking direction (RFC 6455 §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -342,6 +352,12 @@ impl Connection {
         }
     }
 
+    /// Gives back what a large message grew, where nothing is in it now (bytes not yet
+    /// written keep their queue).
+    fn shrink_buffers(&mut self) {
+        self.send.shrink(BUFFER_KEEP);
+    }
+
     /// After the extension handled a message: while it holds state it can rebuild, it is
     /// released once the connection has been idle as long as the extension asks.
     pub(super) fn extension_used(&mut self) {
@@ -373,4 +389,65 @@ impl Connection {
     }
 
     // ---------------------------------------------------------------- send internals
+}
+
+#[cfg(test)]
+mod shrink_tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use core::time::Duration;
+
+    fn drain(c: &mut Connection) {
+        while c.transmit_len() > 0 {
+            let n = c.pending_transmit().len();
+            c.advance_transmit(n);
+        }
+    }
+
+    #[test]
+    fn a_large_message_grows_the_queue_and_an_idle_second_gives_it_back() {
+        let mut c = Connection::server(Config::default());
+        c.handle_timeout(Duration::ZERO);
+        c.send_binary(&vec![7u8; 1 << 20]).unwrap();
+        drain(&mut c);
+        assert!(c.send.tx.capacity() > 1 << 20);
+        // The clock pins the timer: one second from this reading.
+        c.handle_timeout(Duration::from_millis(10));
+        c.handle_timeout(Duration::from_millis(1009));
+        assert!(
+            c.send.tx.capacity() > 1 << 20,
+            "given back before a second idle"
+        );
+        c.handle_timeout(Duration::from_millis(1010));
+        assert!(
+            c.send.tx.capacity() <= BUFFER_KEEP,
+            "{}",
+            c.send.tx.capacity()
+        );
+        // Small messages go on as before.
+        c.send_text("after").unwrap();
+        assert_eq!(c.pending_transmit(), b"\x81\x05after");
+    }
+
+    #[test]
+    fn bytes_not_yet_written_keep_their_queue() {
+        let mut c = Connection::server(Config::default());
+        c.handle_timeout(Duration::ZERO);
+        c.send_binary(&vec![7u8; 1 << 20]).unwrap();
+        c.advance_transmit(1000);
+        c.handle_timeout(Duration::from_millis(10));
+        c.handle_timeout(Duration::from_secs(5));
+        let left = c.transmit_len();
+        assert_eq!(left, (1 << 20) + 10 - 1000);
+        let mut written = Vec::new();
+        while c.transmit_len() > 0 {
+            let chunk = c.pending_transmit();
+            written.extend_from_slice(chunk);
+            let n = chunk.len();
+            c.advance_transmit(n);
+        }
+        assert_eq!(written.len() as u64, left);
+        assert!(written.iter().all(|&b| b == 7));
+    }
 }

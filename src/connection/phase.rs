@@ -180,6 +180,7 @@ impl Connection {
                     extension.release();
                 }
             }
+            Timer::Shrink => self.shrink_buffers(),
             // The peer never read our 101: the connection never really started.
             Timer::Handshake => {
                 if self.handshake_left > 0 && !self.is_terminated() {

@@ -8,6 +8,7 @@ use super::phase::Phase;
 use super::timers::{Deadline, Timer};
 use super::tx_queue::PreparedMessage;
 use super::tx_queue::{TxQueue, data_opcode, for_each_fragment};
+use super::{BUFFER_KEEP, SHRINK_AFTER};
 use crate::close::CloseCode;
 use crate::entropy::Entropy;
 use crate::error::UsageError;
@@ -111,6 +112,14 @@ impl Sender {
         }
         self.frames(kind, 0, payload, shared);
         false
+    }
+
+    /// Gives back the queue's and the encoder's room beyond `keep` when nothing waits.
+    pub(super) fn shrink(&mut self, keep: usize) {
+        self.tx.shrink(keep);
+        if self.encoded.capacity() > keep {
+            self.encoded = Vec::new();
+        }
     }
 
     /// A whole message of at most 64 KiB that goes out as one frame, unencoded (no extension
@@ -324,6 +333,10 @@ impl Connection {
             self.handshake_written(n);
         }
         self.send.flush_pong();
+        if self.send.tx.capacity() > BUFFER_KEEP {
+            // A large message grew the queue: give the room back once writes stop.
+            self.timers.arm(Timer::Shrink, SHRINK_AFTER);
+        }
     }
 
     /// `n` more bytes of the queue went out while the 101 response was being written.

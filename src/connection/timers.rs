@@ -1,5 +1,6 @@
 //! One timer table for every deadline the core keeps: the opening handshake, the closing
-//! handshake, keepalive (idle and Pong), each a slot in the same table.
+//! handshake, keepalive (idle and Pong), the extension's release of state it can rebuild and
+//! the release of buffers a large message grew, each a slot in the same table.
 //!
 //! Time enters only through [`TimerTable::advance`], called by the pump's `handle_timeout`.
 //! An input that starts a timer (our Close, a failure, the peer's Close taken, bytes received
@@ -25,15 +26,19 @@ pub(crate) enum Timer {
     Pong = 3,
     /// The extension may free state it can rebuild (see `Extension::release_after`).
     Release = 4,
+    /// Buffers a large message grew are given back (see `Connection::shrink_buffers`).
+    Shrink = 5,
 }
 
-const TIMERS: [Timer; 5] = [
+const TIMERS: [Timer; COUNT] = [
     Timer::Handshake,
     Timer::Close,
     Timer::Idle,
     Timer::Pong,
     Timer::Release,
+    Timer::Shrink,
 ];
+const COUNT: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -47,21 +52,21 @@ enum Slot {
 /// Deadlines by timer, and the latest clock reading.
 #[derive(Debug, Clone)]
 pub(crate) struct TimerTable {
-    slots: [Slot; 5],
+    slots: [Slot; COUNT],
     now: Duration,
 }
 
 impl TimerTable {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [Slot::Off; 5],
+            slots: [Slot::Off; COUNT],
             now: Duration::ZERO,
         }
     }
 
     /// A table with `timer` armed `after` the first clock reading.
     pub(crate) const fn with(timer: Timer, after: Duration) -> Self {
-        let mut slots = [Slot::Off; 5];
+        let mut slots = [Slot::Off; COUNT];
         slots[timer as usize] = Slot::Unpinned(after);
         Self {
             slots,

@@ -40,6 +40,20 @@ impl TxQueue {
             .filter(|c| !c.is_empty())
     }
 
+    /// The room the tail's allocation holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.tail.capacity()
+    }
+
+    /// Gives back the tail's allocation when it is larger than `keep` (grown by a large
+    /// message) and nothing is waiting.
+    pub(crate) fn shrink(&mut self, keep: usize) {
+        if self.len() == 0 && self.tail.capacity() > keep {
+            self.chunks = VecDeque::new();
+            self.tail = BytesMut::new();
+        }
+    }
+
     /// Drops the first `n` bytes (clamped to what is queued).
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
