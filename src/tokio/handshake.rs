@@ -43,7 +43,10 @@ pub(super) async fn client_started<S: AsyncRead + AsyncWrite + Unpin>(
     peer: Option<SocketAddr>,
 ) -> Result<(WebSocket<S>, Response), Error> {
     let trace = Trace::new(Role::Client, peer);
-    let result = client_handshake(stream, request, config, start, &trace).await;
+    // Boxed: the handshake's state (its buffers, the driver, the connection) lives on the
+    // heap while it runs and is freed once it is done, so the caller's task keeps only the
+    // `WebSocket` for the rest of the connection (see `accept_started`).
+    let result = Box::pin(client_handshake(stream, request, config, start, &trace)).await;
     match &result {
         Ok((_, response)) => trace.handshake_done(response.status(), response.protocol()),
         Err(e) => trace.handshake_failed(e),
@@ -150,7 +153,20 @@ where
 {
     let trace = Trace::new(Role::Server, peer);
     let mut protocol = None;
-    let result = server_handshake(stream, config, callback, start, &trace, &mut protocol).await;
+    // Boxed: a task that awaits this future and then serves the connection is as large as
+    // the larger of the two states, and the handshake's (request buffer, `ServerHandshake`,
+    // the driver and the `Connection` together) is over three times a `WebSocket`. On the
+    // heap it is freed once the handshake is done (idle memory per connection before and
+    // after: `benches/README.md`).
+    let result = Box::pin(server_handshake(
+        stream,
+        config,
+        callback,
+        start,
+        &trace,
+        &mut protocol,
+    ))
+    .await;
     match &result {
         Ok(_) => trace.handshake_done(101, protocol.as_deref()),
         Err(e) => trace.handshake_failed(e),
