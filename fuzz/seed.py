@@ -172,6 +172,9 @@ CLIENT_REQUEST_SEEDS = [
     ("injection", b"ws://a/\0HX:a\r\nY: b"),
     ("duplicate_protocol", b"ws://a/\0Pp\0Pp"),
     ("obs_text_value", "ws://a/\0HX-Name:caf\u00e9\tbar".encode()),
+    # Found by the CI smoke after the Origin policy landed: the target's server must admit
+    # any Origin, since our client sends whatever Origin its caller sets.
+    ("origin_of_another_host", b"ws://t\0PcPperchat\0HOrigin:h7 "),
 ]
 
 
