@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every fuzz target and runs each, one at a time, for FUZZ_SMOKE_SECONDS (default 30)
+# Builds every fuzz target and runs each, one at a time, for FUZZ_SMOKE_SECONDS (default 20)
 # from the committed seeds in fuzz/seeds/<target>/ (new inputs go to a temporary directory).
 # A crash fails the script; its input is kept under fuzz/artifacts/<target>/.
 #
@@ -11,7 +11,7 @@
 #       seeds/server_connection -- -max_total_time=600 -print_final_stats=1
 set -euo pipefail
 cd "$(dirname "$0")"
-seconds=${FUZZ_SMOKE_SECONDS:-30}
+seconds=${FUZZ_SMOKE_SECONDS:-20}
 
 if ! command -v rustup >/dev/null || ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "SKIPPED fuzz smoke: the nightly toolchain is not installed (rustup toolchain install nightly)"
