@@ -37,6 +37,8 @@ mod into_request;
 mod origin;
 pub(crate) mod request;
 mod server;
+#[cfg(feature = "http")]
+pub(crate) use server::check_accept;
 pub(crate) mod uri;
 
 pub use body::MAX_REJECTION_BODY;

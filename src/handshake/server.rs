@@ -365,38 +365,7 @@ impl ServerHandshake {
             (Some(request), Phase::Ready) if self.error.is_none() => request,
             _ => return Err(UsageError::HandshakeState),
         };
-        // RFC 6455 §4.2.2: the subprotocol "MUST be derived from the client's handshake,
-        // specifically by selecting one of the values from the |Sec-WebSocket-Protocol| field".
-        if let Some(chosen) = &accept.protocol {
-            if !request.protocols().any(|p| p == chosen) {
-                return Err(UsageError::ProtocolNotOffered);
-            }
-        }
-        for (name, value) in &accept.headers {
-            http::check_header(name, value)?;
-            if http::is_owned(name, ACCEPT_OWNED_HEADERS) {
-                return Err(UsageError::InvalidHeader(
-                    "header is set by the handshake itself",
-                ));
-            }
-            if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-                // RFC 6455 §4.2.2: "Extensions not listed by the client MUST NOT be listed."
-                let mut unoffered = false;
-                http::parse_extension_list(value.as_bytes(), |name, _| {
-                    unoffered |= !request.extensions().any(|offer| offer_name(offer) == name);
-                })
-                .map_err(|_| {
-                    UsageError::InvalidHeader(
-                        "sec-websocket-extensions is not a valid extension-list",
-                    )
-                })?;
-                if unoffered {
-                    return Err(UsageError::InvalidHeader(
-                        "extension was not offered by the client",
-                    ));
-                }
-            }
-        }
+        check_accept(request, &accept)?;
 
         let mut out = Vec::with_capacity(160);
         // RFC 6455 §4.2.2: "A Status-Line with a 101 response code", "An |Upgrade| header
@@ -686,6 +655,42 @@ fn write_rejection(
     http::write_header(out, "Content-Length", &format!("{}", body.len()));
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body.as_bytes());
+}
+
+/// The application's `accept` checked against the request it answers (both the byte parser's
+/// handshake and the `http` path use it): nothing is sent when it fails.
+pub(crate) fn check_accept(request: &Request, accept: &Accept) -> Result<(), UsageError> {
+    // RFC 6455 §4.2.2: the subprotocol "MUST be derived from the client's handshake,
+    // specifically by selecting one of the values from the |Sec-WebSocket-Protocol| field".
+    if let Some(chosen) = &accept.protocol {
+        if !request.protocols().any(|p| p == chosen) {
+            return Err(UsageError::ProtocolNotOffered);
+        }
+    }
+    for (name, value) in &accept.headers {
+        http::check_header(name, value)?;
+        if http::is_owned(name, ACCEPT_OWNED_HEADERS) {
+            return Err(UsageError::InvalidHeader(
+                "header is set by the handshake itself",
+            ));
+        }
+        if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            // RFC 6455 §4.2.2: "Extensions not listed by the client MUST NOT be listed."
+            let mut unoffered = false;
+            http::parse_extension_list(value.as_bytes(), |name, _| {
+                unoffered |= !request.extensions().any(|offer| offer_name(offer) == name);
+            })
+            .map_err(|_| {
+                UsageError::InvalidHeader("sec-websocket-extensions is not a valid extension-list")
+            })?;
+            if unoffered {
+                return Err(UsageError::InvalidHeader(
+                    "extension was not offered by the client",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

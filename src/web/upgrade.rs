@@ -4,10 +4,8 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{HandshakeError, UsageError};
 use crate::handshake::http::{self as wire, Head};
-use crate::handshake::request::{self, ConnectLine, offer_name};
-use crate::handshake::{
-    ACCEPT_OWNED_HEADERS, Accept, REJECT_OWNED_HEADERS, Refusal, Reject, Request,
-};
+use crate::handshake::request::{self, ConnectLine};
+use crate::handshake::{Accept, REJECT_OWNED_HEADERS, Refusal, Reject, Request};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 use std::fmt;
@@ -121,38 +119,7 @@ impl Upgrade {
     /// sent: [`UsageError::ProtocolNotOffered`], [`UsageError::InvalidHeader`].
     pub fn accept(&self, accept: Accept) -> Result<(http::Response<()>, Accepted), UsageError> {
         let request = &self.request;
-        // RFC 6455 §4.2.2: the subprotocol "MUST be derived from the client's handshake,
-        // specifically by selecting one of the values from the |Sec-WebSocket-Protocol| field".
-        if let Some(chosen) = &accept.protocol {
-            if !request.protocols().any(|p| p == chosen) {
-                return Err(UsageError::ProtocolNotOffered);
-            }
-        }
-        for (name, value) in &accept.headers {
-            wire::check_header(name, value)?;
-            if wire::is_owned(name, ACCEPT_OWNED_HEADERS) {
-                return Err(UsageError::InvalidHeader(
-                    "header is set by the handshake itself",
-                ));
-            }
-            if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-                // RFC 6455 §4.2.2: "Extensions not listed by the client MUST NOT be listed."
-                let mut unoffered = false;
-                wire::parse_extension_list(value.as_bytes(), |name, _| {
-                    unoffered |= !request.extensions().any(|offer| offer_name(offer) == name);
-                })
-                .map_err(|_| {
-                    UsageError::InvalidHeader(
-                        "sec-websocket-extensions is not a valid extension-list",
-                    )
-                })?;
-                if unoffered {
-                    return Err(UsageError::InvalidHeader(
-                        "extension was not offered by the client",
-                    ));
-                }
-            }
-        }
+        crate::handshake::check_accept(request, &accept)?;
 
         let http2 = request.is_extended_connect();
         let mut response = http::Response::new(());
