@@ -22,6 +22,8 @@ mod interop_support;
 #[path = "../examples/chat_broker/resp.rs"]
 mod resp;
 
+mod support;
+
 use rfc6455::handshake::ClientRequest;
 use rfc6455::{CloseCode, Config, Message};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -152,56 +154,6 @@ fn resp_request_is_an_array_of_bulk_strings() {
 }
 
 // ------------------------------------------------------------------------------ programs
-
-/// Builds `examples/tokio_chat.rs` as this test was built (profile, target directory) and
-/// returns the binary's path: a no-op when it is built already. The features are the list
-/// `tests/examples.rs` passes for the same example, so the two tests share one build instead
-/// of rebuilding the crate for each other (keep the two lists the same).
-fn tokio_chat_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary sits in TARGET/PROFILE/deps");
-    let target_dir = profile_dir.parent().expect("TARGET");
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    let features: Vec<&str> = [
-        ("std", cfg!(feature = "std")),
-        ("tokio", cfg!(feature = "tokio")),
-        ("rustls", cfg!(feature = "rustls")),
-        ("tokio-rustls", cfg!(feature = "tokio-rustls")),
-    ]
-    .into_iter()
-    .filter_map(|(feature, on)| on.then_some(feature))
-    .collect();
-    let output = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "tokio_chat",
-            "--profile",
-            profile,
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(["--no-default-features", "--features", &features.join(",")])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cargo");
-    assert!(
-        output.status.success(),
-        "cargo build --example tokio_chat failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    profile_dir
-        .join("examples")
-        .join(format!("tokio_chat{}", std::env::consts::EXE_SUFFIX))
-}
 
 /// A program's output line.
 enum Line {
@@ -828,7 +780,7 @@ async fn session(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_protocol_catch_up_resumes_after_the_last_id_without_gap_or_repeat() {
-    let binary = tokio_chat_binary();
+    let binary = support::example_binary("tokio_chat");
     let (_chat, port) = start_chat(&binary, "tokio_chat", "127.0.0.1:0", &[]).await;
     let url = format!("ws://127.0.0.1:{port}/ws");
     let connect = || async {
@@ -975,7 +927,7 @@ async fn chat_page_keeps_its_input_on_a_phone_screen_and_reconnects_after_a_rest
     if interop_support::chromium(TEST).is_none() {
         return;
     }
-    let binary = tokio_chat_binary();
+    let binary = support::example_binary("tokio_chat");
     let (mut chat, port) = start_chat(&binary, "tokio_chat", "127.0.0.1:0", &[]).await;
     let url = format!("http://127.0.0.1:{port}/");
     let mut args = vec!["chat_page.mjs".to_owned(), url];
@@ -1058,7 +1010,7 @@ async fn chat_behind_nginx_survives_a_node_kill_and_loses_nothing() {
     let Some(nginx_program) = find_program(TEST, "nginx", &["/usr/sbin/nginx"], "nginx") else {
         return;
     };
-    let binary = tokio_chat_binary();
+    let binary = support::example_binary("tokio_chat");
     let started = Instant::now();
     let scratch = Scratch::new("chat-scale");
     let (_redis, redis_port) = start_redis(&redis_server, &scratch.0).await;

@@ -51,8 +51,8 @@ use send::Sender;
 use timers::{Timer, TimerTable};
 
 /// Room a connection keeps in its transmit queue and encoder between messages. A larger
-/// message grows them as it needs; the growth is given back once the connection has gone
-/// `SHRINK_AFTER` without writing, so a long-lived connection that once sent a 1 MiB message
+/// message grows them as it needs; the growth is given back `SHRINK_AFTER` after the queue
+/// has emptied, if it is empty then, so a long-lived connection that once sent a 1 MiB message
 /// does not hold 1 MiB for the rest of its life. (A received payload leaves the receive
 /// buffer with its message, so that buffer does not stay grown.) Reasons:
 /// `benches/README.md`.
