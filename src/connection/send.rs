@@ -338,10 +338,8 @@ impl Connection {
             && !self.timers.is_armed(Timer::Shrink)
         {
             // A large message grew the queue: look again in a second, when the room is given
-            // back if nothing waits. Armed once, not at every write: arming makes the
-            // adapters read the clock and reset their timer, which cost a tokio client 15%
-            // on 1 MiB messages (benches/README); a busy connection reallocates at most
-            // once a second.
+            // back if nothing waits. Armed once, not at every write (arming makes the
+            // adapters read the clock); a busy connection reallocates at most once a second.
             self.timers.arm(Timer::Shrink, SHRINK_AFTER);
         }
     }
